@@ -1,0 +1,1 @@
+"""ari_app: a local intelligent virtual agent for Asterisk (ARI)."""

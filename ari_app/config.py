@@ -1,0 +1,152 @@
+"""All configuration in one typed place.
+
+Sources, later wins: built-in defaults < YAML file (``--config`` or ``ARI_APP_CONFIG``) <
+environment (``ARI_APP_<SECTION>__<KEY>``, e.g. ``ARI_APP_ARI__PASSWORD``).
+
+Every validation problem is reported as ``section.key = value: what is wrong`` so an admin
+never has to read a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "ARI_APP_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; the message names the key and the value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AriSettings(_Section):
+    """How we reach Asterisk's REST interface."""
+
+    url: str = "http://127.0.0.1:8088/ari"
+    username: str = "ari-app"
+    password: SecretStr = SecretStr("change-me-ari")
+    app: str = Field(default="ari-app", pattern=r"^[A-Za-z0-9_.-]+$")
+    # Reconnect backoff for the events websocket (seconds).
+    reconnect_min: float = Field(default=0.2, gt=0)
+    reconnect_max: float = Field(default=5.0, gt=0)
+    request_timeout: float = Field(default=5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8088/ari)")
+        return v.rstrip("/")
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url[len("http") :] + "/events"
+
+
+class RedisSettings(_Section):
+    url: str = "redis://127.0.0.1:6390/0"
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+
+class MediaSettings(_Section):
+    """Where our ExternalMedia RTP sockets live."""
+
+    rtp_host: str = "127.0.0.1"
+    rtp_port_min: int = Field(default=20000, ge=1024, le=65535)
+    rtp_port_max: int = Field(default=20999, ge=1024, le=65535)
+    format: Literal["ulaw", "alaw", "slin"] = "ulaw"
+
+
+class StackSettings(_Section):
+    """The embedded development stack (Asterisk in a Debian sid chroot + a local redis-server)."""
+
+    cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "ari-app"
+    run_dir: Path = Path(os.environ.get("XDG_STATE_HOME", str(Path.home() / ".local/state"))) / "ari-app"
+    bind: str = "127.0.0.1"
+    ari_port: int = Field(default=8088, ge=1, le=65535)
+    sip_port: int = Field(default=5060, ge=1, le=65535)
+    redis_port: int = Field(default=6390, ge=1, le=65535)
+    asterisk_rtp_min: int = Field(default=10000, ge=1024, le=65535)
+    asterisk_rtp_max: int = Field(default=10999, ge=1024, le=65535)
+    agent_port: int = Field(default=5080, ge=1, le=65535)
+    extension: str = Field(default="1000", pattern=r"^[0-9A-Za-z*#+]+$")
+    softphone_password: SecretStr = SecretStr("change-me-softphone")
+    mirror: str | None = None
+    start_timeout: float = Field(default=30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ARI_APP_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    ari: AriSettings = AriSettings()
+    redis: RedisSettings = RedisSettings()
+    media: MediaSettings = MediaSettings()
+    stack: StackSettings = StackSettings()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file (passed as init kwargs) so containers can override one value.
+        return (env_settings, init_settings)
+
+
+def _describe(err: ValidationError, origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        value = e.get("input")
+        if "password" in key or "secret" in key or "token" in key:
+            value = "***"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown setting (check the spelling) in {origin}")
+        else:
+            lines.append(f"  {key} = {value!r}: {e['msg']} ({origin})")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from an optional YAML file plus the environment; raise ConfigError on bad values."""
+    path = path or os.environ.get(CONFIG_ENV)
+    data: dict[str, Any] = {}
+    origin = "defaults/environment"
+    if path:
+        p = Path(path)
+        origin = f"{p} or environment"
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {p} does not exist") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {p} must hold a mapping of sections, not {type(raw).__name__}")
+        data = raw
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, origin)) from None
