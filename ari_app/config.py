@@ -17,6 +17,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ari_app.session.settings import SessionSettings
+from ari_app.web.settings import WebSettings
+
 CONFIG_ENV = "ARI_APP_CONFIG"
 
 
@@ -99,6 +102,8 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     media: MediaSettings = MediaSettings()
     stack: StackSettings = StackSettings()
+    session: SessionSettings = SessionSettings()
+    web: WebSettings = WebSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(mmdebstrap zstd redis-server sip-tester tcpdump flite espeak-ng sox pocketsphinx-testdata)
+DEB_PACKAGES=(mmdebstrap zstd redis-server sip-tester tcpdump flite espeak-ng sox pocketsphinx-testdata chromium)
 PY=${PYTHON:-python3}
 
 missing=()

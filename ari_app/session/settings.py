@@ -1,0 +1,46 @@
+"""Settings of the session store (call state in Redis) and of instance leases."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+# Slot names that hold card numbers, identity numbers, secrets: stored masked unless a flow
+# marks more (CallRecord.sensitive_slots) or the admin changes this list.
+DEFAULT_SENSITIVE_SLOTS = (
+    "card_number", "credit_card", "cvv", "cvc", "pin", "password", "ssn",
+    "social_security_number", "iban", "account_number", "passcode", "security_answer",
+)  # fmt: skip
+
+
+class SessionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Every key we write starts with this (tests use their own prefix to stay apart).
+    key_prefix: str = Field(default="iva", pattern=r"^[A-Za-z0-9_.:-]+$")
+    # How long an ended call's record, transcript and events stay in Redis.
+    retention_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    # Per-call event stream is trimmed (approximately) to this many entries.
+    events_maxlen: int = Field(default=1000, ge=10)
+    # Writes kept in memory while Redis is unreachable; beyond this, new writes are dropped
+    # (and counted) rather than letting memory grow without bound.
+    buffer_max_writes: int = Field(default=10_000, ge=1)
+    # Redis socket timeouts: small, because a hung Redis must not stall the audio path.
+    socket_timeout: float = Field(default=0.5, gt=0)
+    connect_timeout: float = Field(default=1.0, gt=0)
+    reconnect_min: float = Field(default=0.1, gt=0)
+    reconnect_max: float = Field(default=3.0, gt=0)
+    # Leases: the owner renews every heartbeat_interval; a lease dies lease_ttl after the last one.
+    heartbeat_interval: float = Field(default=2.0, gt=0)
+    lease_ttl: float = Field(default=6.0, gt=0)
+    sensitive_slots: list[str] = Field(default_factory=lambda: list(DEFAULT_SENSITIVE_SLOTS))
+    # Fernet key (urlsafe base64, 32 bytes) to store sensitive slots encrypted instead of masked.
+    # Only used if the `cryptography` package is installed; otherwise values are masked.
+    encryption_key: SecretStr | None = None
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _ttl_covers_heartbeats(cls, v: float, info) -> float:  # type: ignore[no-untyped-def]
+        beat = info.data.get("heartbeat_interval", 2.0)
+        if v < 2 * beat:
+            raise ValueError(f"must be at least twice heartbeat_interval ({beat} s) so one lost beat is survived")
+        return v
