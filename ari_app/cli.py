@@ -23,7 +23,9 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(asterisk_app, name="asterisk")
 console = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file", envvar="ARI_APP_CONFIG")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config file", envvar="ARI_APP_CONFIG")
+]
 
 
 def fail(msg: str) -> typer.Exit:

@@ -62,7 +62,9 @@ def tarball_path(s: Settings) -> Path:
 
 
 def rootfs_dir(s: Settings) -> Path:
-    return s.stack.cache_dir / f"rootfs-{rootfs_key()}"
+    # Unpacked per run dir, so two stacks (e.g. a test's private one) never share Asterisk's
+    # control socket or astdb; the tarball in the cache is shared and read-only.
+    return s.stack.run_dir / "rootfs"
 
 
 def _sha256(path: Path) -> str:
@@ -139,7 +141,7 @@ def unpack_rootfs(s: Settings) -> Path:
     tar = build_rootfs(s)
     root = rootfs_dir(s)
     marker = root / ".ari-app-unpacked"
-    if marker.exists() and (root / "usr/sbin/asterisk").exists():
+    if marker.exists() and marker.read_text() == tar.name and (root / "usr/sbin/asterisk").exists():
         return root
     _say(f"unpacking {tar.name}")
     shutil.rmtree(root, ignore_errors=True)
@@ -148,8 +150,10 @@ def unpack_rootfs(s: Settings) -> Path:
         subprocess.run(["tar", "--zstd", "-xpf", str(tar), "-C", str(root)], check=True, capture_output=True)
     except subprocess.CalledProcessError as e:
         tar.unlink(missing_ok=True)  # corrupt despite the checksum: force a rebuild next time
-        raise StackError(f"could not unpack {tar}: {e.stderr.decode()[-300:]}; it was removed, retry") from None
-    marker.touch()
+        raise StackError(
+            f"could not unpack {tar}: {e.stderr.decode()[-300:]}; it was removed, retry"
+        ) from None
+    marker.write_text(tar.name)
     return root
 
 
@@ -364,7 +368,9 @@ def restart_redis(s: Settings) -> StackState:
     )  # fmt: skip
     state.redis_pid = red.pid
     _state_file(s).write_text(json.dumps(asdict(state)))
-    _wait(lambda: _redis_ready(s.stack.redis_port, s.stack.bind), 10, "redis-server", red.pid, run / "redis.log")
+    _wait(
+        lambda: _redis_ready(s.stack.redis_port, s.stack.bind), 10, "redis-server", red.pid, run / "redis.log"
+    )
     return state
 
 

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ari_app import stack
+from ari_app.ari.client import auth_headers
 from ari_app.config import Settings, load_settings
 
 
@@ -31,8 +32,7 @@ def real_stack(settings: Settings) -> Iterator[stack.StackState]:
 
 
 async def reset_asterisk(settings: Settings) -> None:
-    auth = aiohttp.BasicAuth(settings.ari.username, settings.ari.password.get_secret_value())
-    async with aiohttp.ClientSession(auth=auth) as http:
+    async with aiohttp.ClientSession(headers=auth_headers(settings.ari)) as http:
         async with http.get(f"{settings.ari.url}/channels") as r:
             channels = await r.json()
         for ch in channels:

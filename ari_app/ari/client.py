@@ -1,0 +1,269 @@
+"""REST half of the ARI client: one method per operation the call path needs.
+
+Why our own: ari-client raises bare Exceptions; here every failure is an AriError subclass
+with the HTTP status and Asterisk's message, so "404 because the caller just hung up" can be
+handled precisely.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import aiohttp
+
+from ari_app.ari.errors import AriConnectionError, AriNotFound, error_for
+from ari_app.ari.models import Bridge, Channel, Playback
+from ari_app.config import AriSettings
+
+
+class AriClient:
+    def __init__(self, settings: AriSettings, session: aiohttp.ClientSession | None = None) -> None:
+        self.settings = settings
+        self.app = settings.app
+        self._own_session = session is None
+        self._session = session
+        self._headers = auth_headers(settings)
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=timeout)
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> AriClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        url = f"{self.settings.url}{path}"
+        try:
+            async with self.http.request(method, url, params=clean, json=json) as resp:
+                text = await resp.text()
+                if resp.status == 401:
+                    raise AriConnectionError(
+                        f"ARI at {self.settings.url} refused user {self.settings.username!r}: "
+                        "check ari.username / ari.password"
+                    )
+                if resp.status >= 400:
+                    raise error_for(resp.status, _message(text), method, path)
+                if not text:
+                    return None
+                return await resp.json(content_type=None)
+        except aiohttp.ClientConnectionError as e:
+            raise AriConnectionError(f"cannot reach ARI at {self.settings.url}: {e}") from None
+        except TimeoutError:
+            raise AriConnectionError(f"ARI at {self.settings.url} did not answer {method} {path}") from None
+
+    # ---------------------------------------------------------------- asterisk
+    async def info(self) -> dict[str, Any]:
+        return await self.request("GET", "/asterisk/info")
+
+    # ---------------------------------------------------------------- channels
+    async def list_channels(self) -> list[Channel]:
+        return [Channel.model_validate(c) for c in await self.request("GET", "/channels")]
+
+    async def get_channel(self, channel_id: str) -> Channel:
+        return Channel.model_validate(await self.request("GET", f"/channels/{channel_id}"))
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal", *, missing_ok: bool = True) -> bool:
+        """Hang up a channel. Returns False when it was already gone (never raises for that)."""
+        try:
+            await self.request("DELETE", f"/channels/{channel_id}", params={"reason": reason})
+            return True
+        except AriNotFound:
+            if not missing_ok:
+                raise
+            return False
+
+    async def external_media(
+        self,
+        external_host: str,
+        *,
+        format: str = "ulaw",
+        channel_id: str | None = None,
+        encapsulation: str = "rtp",
+        transport: str = "udp",
+        direction: str = "both",
+        variables: dict[str, str] | None = None,
+    ) -> Channel:
+        body = {"variables": variables} if variables else None
+        data = await self.request(
+            "POST",
+            "/channels/externalMedia",
+            params={
+                "app": self.app,
+                "external_host": external_host,
+                "format": format,
+                "channelId": channel_id,
+                "encapsulation": encapsulation,
+                "transport": transport,
+                "direction": direction,
+            },
+            json=body,
+        )
+        return Channel.model_validate(data)
+
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str | None = None,
+        app_args: str | None = None,
+        caller_id: str | None = None,
+        timeout: int = 30,
+        variables: dict[str, str] | None = None,
+        originator: str | None = None,
+        context: str | None = None,
+        extension: str | None = None,
+    ) -> Channel:
+        """Originate into our app (default) or into dialplan (context + extension)."""
+        params: dict[str, Any] = {
+            "endpoint": endpoint,
+            "channelId": channel_id,
+            "callerId": caller_id,
+            "timeout": timeout,
+            "originator": originator,
+        }
+        if context:
+            params.update(context=context, extension=extension, priority=1)
+        else:
+            params.update(app=self.app, appArgs=app_args)
+        data = await self.request(
+            "POST", "/channels", params=params, json={"variables": variables} if variables else None
+        )
+        return Channel.model_validate(data)
+
+    async def get_variable(self, channel_id: str, name: str) -> str | None:
+        try:
+            data = await self.request("GET", f"/channels/{channel_id}/variable", params={"variable": name})
+        except AriNotFound:
+            return None
+        return (data or {}).get("value")
+
+    async def set_variable(self, channel_id: str, name: str, value: str) -> None:
+        await self.request(
+            "POST", f"/channels/{channel_id}/variable", params={"variable": name, "value": value}
+        )
+
+    async def continue_in_dialplan(
+        self,
+        channel_id: str,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+    ) -> None:
+        await self.request(
+            "POST",
+            f"/channels/{channel_id}/continue",
+            params={"context": context, "extension": extension, "priority": priority},
+        )
+
+    async def redirect(self, channel_id: str, endpoint: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/redirect", params={"endpoint": endpoint})
+
+    async def snoop(
+        self, channel_id: str, *, spy: str = "in", whisper: str = "none", snoop_id: str | None = None
+    ) -> Channel:
+        data = await self.request(
+            "POST",
+            f"/channels/{channel_id}/snoop",
+            params={"app": self.app, "spy": spy, "whisper": whisper, "snoopId": snoop_id},
+        )
+        return Channel.model_validate(data)
+
+    async def ring(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/ring")
+
+    async def start_moh(self, channel_id: str, moh_class: str = "default") -> None:
+        await self.request("POST", f"/channels/{channel_id}/moh", params={"mohClass": moh_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/moh")
+
+    async def play(self, channel_id: str, media: str, playback_id: str | None = None) -> Playback:
+        """Asterisk file playback (sound:..., tone:...). TTS goes through our RTP path instead."""
+        data = await self.request(
+            "POST", f"/channels/{channel_id}/play", params={"media": media, "playbackId": playback_id}
+        )
+        return Playback.model_validate(data)
+
+    async def stop_playback(self, playback_id: str) -> None:
+        try:
+            await self.request("DELETE", f"/playbacks/{playback_id}")
+        except AriNotFound:
+            pass
+
+    # ---------------------------------------------------------------- bridges
+    async def create_bridge(
+        self, bridge_id: str | None = None, *, type: str = "mixing", name: str | None = None
+    ) -> Bridge:
+        data = await self.request(
+            "POST", "/bridges", params={"type": type, "bridgeId": bridge_id, "name": name}
+        )
+        return Bridge.model_validate(data)
+
+    async def list_bridges(self) -> list[Bridge]:
+        return [Bridge.model_validate(b) for b in await self.request("GET", "/bridges")]
+
+    async def add_to_bridge(self, bridge_id: str, *channel_ids: str, role: str | None = None) -> None:
+        await self.request(
+            "POST",
+            f"/bridges/{bridge_id}/addChannel",
+            params={"channel": ",".join(channel_ids), "role": role},
+        )
+
+    async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None:
+        try:
+            await self.request("POST", f"/bridges/{bridge_id}/removeChannel", params={"channel": channel_id})
+        except AriNotFound:
+            pass
+
+    async def destroy_bridge(self, bridge_id: str) -> bool:
+        try:
+            await self.request("DELETE", f"/bridges/{bridge_id}")
+            return True
+        except AriNotFound:
+            return False
+
+    async def bridge_moh(self, bridge_id: str, moh_class: str = "default") -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/moh", params={"mohClass": moh_class})
+
+    async def bridge_play(self, bridge_id: str, media: str, playback_id: str | None = None) -> Playback:
+        data = await self.request(
+            "POST", f"/bridges/{bridge_id}/play", params={"media": media, "playbackId": playback_id}
+        )
+        return Playback.model_validate(data)
+
+
+def auth_headers(settings: AriSettings) -> dict[str, str]:
+    token = base64.b64encode(f"{settings.username}:{settings.password.get_secret_value()}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def _param(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _message(text: str) -> str:
+    try:
+        return str(json.loads(text).get("message", text))
+    except (ValueError, AttributeError):
+        return text.strip() or "(no message)"

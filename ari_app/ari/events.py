@@ -1,0 +1,153 @@
+"""Events half of the ARI client: the websocket, typed events, per-channel dispatch, reconnect.
+
+Asterisk keeps channels in Stasis when our websocket drops, so a reconnect is survivable:
+we reconnect with backoff and call ``on_connect`` so the owner can reconcile its calls with
+what Asterisk still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import structlog
+
+from ari_app.ari.client import auth_headers
+from ari_app.ari.models import Event
+from ari_app.config import AriSettings
+
+log = structlog.get_logger(__name__)
+
+EventHandler = Callable[[Event], Awaitable[None] | None]
+
+
+class EventStream:
+    """Connects to ``/ari/events`` and routes events.
+
+    - ``subscribe(channel_id)`` gives a queue of that channel's events (the call's supervisor reads it);
+    - ``wait_for(type, channel_id)`` waits for one specific event (e.g. the media channel's StasisStart);
+    - ``on_unrouted`` receives events no subscriber claimed (new calls' StasisStart).
+    """
+
+    def __init__(
+        self,
+        settings: AriSettings,
+        on_unrouted: EventHandler | None = None,
+        on_connect: Callable[[bool], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_unrouted = on_unrouted
+        self.on_connect = on_connect
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self._queues: dict[str, asyncio.Queue[Event]] = {}
+        self._waiters: dict[tuple[str, str], list[asyncio.Future[Event]]] = defaultdict(list)
+        self._task: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._closing = False
+
+    # ------------------------------------------------------------------ routing
+    def subscribe(self, channel_id: str) -> asyncio.Queue[Event]:
+        return self._queues.setdefault(channel_id, asyncio.Queue())
+
+    def unsubscribe(self, channel_id: str) -> None:
+        self._queues.pop(channel_id, None)
+
+    def expect(self, event_type: str, channel_id: str) -> asyncio.Future[Event]:
+        """Register interest *before* the action that causes the event (no race)."""
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._waiters[(event_type, channel_id)].append(fut)
+        return fut
+
+    async def wait_for(self, fut: asyncio.Future[Event], timeout: float) -> Event:
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            for key, futs in list(self._waiters.items()):
+                if fut in futs:
+                    futs.remove(fut)
+                    if not futs:
+                        del self._waiters[key]
+
+    async def dispatch(self, event: Event) -> None:
+        routed = False
+        for cid in event.channel_ids:
+            for fut in self._waiters.pop((event.type, cid), []):
+                if not fut.done():
+                    fut.set_result(event)
+                routed = True
+            q = self._queues.get(cid)
+            if q is not None:
+                q.put_nowait(event)
+                routed = True
+        if not routed and self.on_unrouted is not None:
+            res = self.on_unrouted(event)
+            if asyncio.iscoroutine(res):
+                await res
+
+    # ------------------------------------------------------------------ connection
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ari-events")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._session is not None:
+            await self._session.close()
+
+    async def drop_connection(self) -> None:
+        """Close the websocket as if the network dropped it (used by resilience tests)."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _run(self) -> None:
+        self._session = aiohttp.ClientSession(headers=auth_headers(self.settings))
+        delay = self.settings.reconnect_min
+        first = True
+        url = self.settings.ws_url
+        while not self._closing:
+            try:
+                async with self._session.ws_connect(
+                    url, params={"app": self.settings.app, "subscribeAll": "false"}, heartbeat=10
+                ) as ws:
+                    self._ws = ws
+                    self.connected.set()
+                    log.info("ari.events.connected", url=url, app=self.settings.app, reconnect=not first)
+                    if not first:
+                        self.reconnects += 1
+                    if self.on_connect is not None:
+                        await self.on_connect(not first)
+                    first = False
+                    delay = self.settings.reconnect_min
+                    async for msg in ws:
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            continue
+                        try:
+                            event = Event.model_validate_json(msg.data)
+                        except ValueError as e:
+                            log.warning("ari.events.bad_event", error=str(e)[:200])
+                            continue
+                        try:
+                            await self.dispatch(event)
+                        except Exception:  # a handler bug must not kill the event loop of all calls
+                            log.exception("ari.events.handler_failed", type=event.type)
+            except (aiohttp.ClientError, OSError) as e:
+                log.warning("ari.events.connect_failed", url=url, error=str(e), retry_in=round(delay, 2))
+            finally:
+                self._ws = None
+                self.connected.clear()
+            if self._closing:
+                break
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+            delay = min(delay * 2, self.settings.reconnect_max)
