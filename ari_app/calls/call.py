@@ -1,0 +1,213 @@
+"""One call, from StasisStart to the last released resource.
+
+A ``Call`` is a supervisor: it answers, builds the mixing bridge and the ExternalMedia leg,
+runs the conversation, and on *any* end (caller hang-up, transfer, error, shutdown) destroys
+what it created. A failure inside one call never reaches another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from ari_app.ari import AriClient, AriError, EventStream
+from ari_app.ari.models import Channel, Event
+from ari_app.config import Settings
+from ari_app.media.transport import MediaTransport
+
+log = structlog.get_logger(__name__)
+
+OWN_PREFIX = "iva-"  # ids of channels/bridges we create: never mistaken for new callers
+HANGUP_EVENTS = {"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"}
+
+
+@dataclass(frozen=True)
+class Digit:
+    digit: str
+    duration_ms: int
+    at: float  # monotonic time we received the event
+
+
+class CallerHungUp(Exception):
+    """The caller left; the conversation is cancelled and the call torn down."""
+
+
+@dataclass
+class CallInfo:
+    session_id: str
+    channel_id: str
+    caller_number: str
+    caller_name: str
+    called: str
+    args: list[str]
+    started_at: float = field(default_factory=time.time)
+
+
+Conversation = Callable[["Call"], Awaitable[None]]
+TransportFactory = Callable[[], Awaitable[MediaTransport]]
+
+
+class Call:
+    def __init__(
+        self,
+        settings: Settings,
+        ari: AriClient,
+        events: EventStream,
+        channel: Channel,
+        args: list[str],
+        new_transport: TransportFactory,
+        session_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ari = ari
+        self.events = events
+        self.channel = channel
+        self.info = CallInfo(
+            session_id=session_id or uuid.uuid4().hex,
+            channel_id=channel.id,
+            caller_number=channel.caller.number,
+            caller_name=channel.caller.name,
+            called=args[1] if len(args) > 1 else channel.dialplan.exten,
+            args=args,
+        )
+        self._new_transport = new_transport
+        self.media: MediaTransport | None = None
+        self.bridge_id: str | None = None
+        self.media_channel_id: str | None = None
+        self.agent_channel_id: str | None = None  # set once a warm transfer connected an agent
+        self.agent_events: asyncio.Queue[Event] | None = None
+        self.digits: asyncio.Queue[Digit] = asyncio.Queue()
+        self.hung_up = asyncio.Event()
+        self.handed_off = False  # set by transfer/shutdown handoff: do not hang the caller up
+        self.end_reason = "unknown"
+        self._queue = events.subscribe(channel.id)
+        self.log = log.bind(session=self.info.session_id, channel=channel.id)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self, conversation: Conversation) -> None:
+        pump = asyncio.create_task(self._pump_events(), name=f"events-{self.channel.id}")
+        convo: asyncio.Task[None] | None = None
+        try:
+            await self.setup()
+            convo = asyncio.create_task(conversation(self), name=f"convo-{self.channel.id}")
+            hung = asyncio.create_task(self.hung_up.wait())
+            done, _ = await asyncio.wait({convo, hung}, return_when=asyncio.FIRST_COMPLETED)
+            hung.cancel()
+            if convo in done:
+                convo.result()  # re-raise conversation errors into the except below
+                self.end_reason = self.end_reason if self.end_reason != "unknown" else "completed"
+            else:
+                self.end_reason = "caller_hangup"
+        except CallerHungUp:
+            self.end_reason = "caller_hangup"
+        except asyncio.CancelledError:
+            self.end_reason = "shutdown"
+            raise
+        except AriError as e:
+            if self.hung_up.is_set():
+                self.end_reason = "caller_hangup"  # e.g. 404 because the caller just left
+            else:
+                self.end_reason = "error"
+                self.log.error("call.ari_error", error=str(e))
+        except Exception:
+            self.end_reason = "error"
+            self.log.exception("call.failed")
+        finally:
+            if convo is not None and not convo.done():
+                convo.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await convo
+            pump.cancel()
+            await asyncio.shield(self.teardown())
+
+    async def setup(self) -> None:
+        """Answer, bridge, and attach our RTP leg (waiting for its StasisStart: 422 race)."""
+        t0 = time.monotonic()
+        await self.ari.answer(self.channel.id)
+        self.bridge_id = f"{OWN_PREFIX}br-{self.info.session_id}"
+        await self.ari.create_bridge(self.bridge_id, type="mixing", name=f"iva {self.info.session_id}")
+        await self.ari.add_to_bridge(self.bridge_id, self.channel.id)
+        self.media = await self._new_transport()
+        self.media_channel_id = f"{OWN_PREFIX}media-{self.info.session_id}"
+        started = self.events.expect("StasisStart", self.media_channel_id)
+        leg = await self.ari.external_media(
+            f"{self.settings.media.rtp_host}:{self.media.local_port}",
+            format=self.settings.media.format,
+            channel_id=self.media_channel_id,
+        )
+        # Asterisk names its side of the RTP stream: lets us speak before the caller does.
+        cv = leg.channelvars or {}
+        addr, port = cv.get("UNICASTRTP_LOCAL_ADDRESS"), cv.get("UNICASTRTP_LOCAL_PORT")
+        if addr and port and hasattr(self.media, "set_remote"):
+            self.media.set_remote(str(addr), int(port))
+        await self.events.wait_for(started, timeout=5)
+        self.events.subscribe(self.media_channel_id)
+        await self.ari.add_to_bridge(self.bridge_id, self.media_channel_id)
+        self.log.info("call.ready", setup_ms=round((time.monotonic() - t0) * 1000, 1),
+                      caller=self.info.caller_number, rtp_port=self.media.local_port)  # fmt: skip
+
+    async def teardown(self) -> None:
+        """Release everything we created; every step tolerates 'already gone'."""
+        if self.agent_channel_id:
+            with contextlib.suppress(Exception):
+                await self.ari.hangup(self.agent_channel_id)
+            self.events.unsubscribe(self.agent_channel_id)
+        if self.media_channel_id:
+            with contextlib.suppress(Exception):
+                await self.ari.hangup(self.media_channel_id)
+            self.events.unsubscribe(self.media_channel_id)
+        if self.bridge_id and not self.handed_off:
+            with contextlib.suppress(Exception):
+                await self.ari.destroy_bridge(self.bridge_id)
+        if self.media is not None:
+            with contextlib.suppress(Exception):
+                await self.media.close()
+        if not self.handed_off and not self.hung_up.is_set():
+            with contextlib.suppress(Exception):
+                await self.ari.hangup(self.channel.id)
+        self.events.unsubscribe(self.channel.id)
+        self.log.info("call.ended", reason=self.end_reason)
+
+    # ------------------------------------------------------------------ events
+    async def _pump_events(self) -> None:
+        while True:
+            ev: Event = await self._queue.get()
+            self.handle_event(ev)
+
+    def handle_event(self, ev: Event) -> None:
+        if ev.channel is None or ev.channel.id != self.channel.id:
+            return
+        if ev.type == "ChannelDtmfReceived" and ev.digit:
+            self.digits.put_nowait(Digit(ev.digit, ev.duration_ms or 0, time.monotonic()))
+        elif ev.type in HANGUP_EVENTS and not self.handed_off:
+            self.hung_up.set()
+
+    def caller_gone(self) -> None:
+        """Called by the manager when a reconnect finds the caller's channel gone."""
+        self.hung_up.set()
+
+    # ------------------------------------------------------------------ helpers for conversations
+    async def wait_until_either_leaves(self) -> None:
+        """After a warm transfer: the call lasts until the caller or the agent hangs up."""
+        from ari_app.transfer.warm import until_gone
+
+        waits = {asyncio.create_task(self.hung_up.wait())}
+        if self.agent_events is not None and self.agent_channel_id:
+            waits.add(asyncio.create_task(until_gone(self.agent_events, self.agent_channel_id)))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in waits:
+                t.cancel()
+
+    async def next_digit(self, timeout: float | None = None) -> Digit | None:
+        try:
+            return await asyncio.wait_for(self.digits.get(), timeout)
+        except TimeoutError:
+            return None

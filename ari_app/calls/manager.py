@@ -1,0 +1,98 @@
+"""Accepts new calls from the events stream and supervises each in its own task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import structlog
+
+from ari_app.ari import AriClient, EventStream
+from ari_app.ari.models import Channel, Event
+from ari_app.calls.call import OWN_PREFIX, Call, Conversation
+from ari_app.config import Settings
+from ari_app.media.ports import PortPool
+from ari_app.media.rtp_transport import RtpTransport
+
+log = structlog.get_logger(__name__)
+
+
+class CallManager:
+    def __init__(
+        self,
+        settings: Settings,
+        conversation: Conversation,
+        *,
+        on_orphan: Callable[[Channel], asyncio.Future[None] | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.conversation = conversation
+        self.ari = AriClient(settings.ari)
+        self.events = EventStream(settings.ari, on_unrouted=self._on_event, on_connect=self._on_connect)
+        self.ports = PortPool(
+            settings.media.rtp_host, settings.media.rtp_port_min, settings.media.rtp_port_max
+        )
+        self.calls: dict[str, Call] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.on_orphan = on_orphan
+        self.finished: list[Call] = []  # recent calls, for status and tests
+
+    async def start(self) -> None:
+        await self.ari.info()  # fail fast with a clear AriConnectionError (URL, credentials)
+        self.events.start()
+        await asyncio.wait_for(self.events.connected.wait(), self.settings.ari.request_timeout)
+
+    async def stop(self) -> None:
+        tasks = list(self.tasks.values())
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self.events.close()
+        await self.ari.close()
+
+    async def new_transport(self) -> RtpTransport:
+        return await RtpTransport.open(self.ports, self.settings.media.format)
+
+    # ------------------------------------------------------------------ events
+    async def _on_event(self, ev: Event) -> None:
+        if ev.type != "StasisStart" or ev.channel is None:
+            return
+        ch = ev.channel
+        if ch.id.startswith(OWN_PREFIX) or ch.id in self.calls:
+            return  # our own legs (media, snoop, agent) are handled by their call
+        call = Call(self.settings, self.ari, self.events, ch, ev.args, self.new_transport)
+        self.calls[ch.id] = call
+        self.tasks[ch.id] = asyncio.create_task(self._supervise(call), name=f"call-{ch.id}")
+
+    async def _supervise(self, call: Call) -> None:
+        try:
+            await call.run(self.conversation)
+        finally:
+            self.calls.pop(call.channel.id, None)
+            self.tasks.pop(call.channel.id, None)
+            self.finished = [*self.finished[-99:], call]
+
+    async def _on_connect(self, reconnected: bool) -> None:
+        """After a websocket drop, align our calls with what Asterisk still holds."""
+        if not reconnected:
+            return
+        try:
+            live = {c.id: c for c in await self.ari.list_channels()}
+        except Exception as e:
+            log.warning("calls.reconcile_failed", error=str(e))
+            return
+        for cid, call in list(self.calls.items()):
+            if cid not in live:
+                log.info("calls.reconcile.caller_gone", channel=cid)
+                call.caller_gone()
+        for cid, ch in live.items():
+            if ch.in_app(self.settings.ari.app) and not cid.startswith(OWN_PREFIX) and cid not in self.calls:
+                log.info("calls.reconcile.orphan", channel=cid)
+                if self.on_orphan is not None:
+                    res = self.on_orphan(ch)
+                    if res is not None:
+                        await res
+        log.info("calls.reconciled", live=len(self.calls))
