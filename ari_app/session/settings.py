@@ -42,5 +42,7 @@ class SessionSettings(BaseModel):
     def _ttl_covers_heartbeats(cls, v: float, info) -> float:  # type: ignore[no-untyped-def]
         beat = info.data.get("heartbeat_interval", 2.0)
         if v < 2 * beat:
-            raise ValueError(f"must be at least twice heartbeat_interval ({beat} s) so one lost beat is survived")
+            raise ValueError(
+                f"must be at least twice heartbeat_interval ({beat} s) so one lost beat is survived"
+            )
         return v
