@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ari_app.dialog.nlu.settings import NluSettings
 from ari_app.session.settings import SessionSettings
 from ari_app.web.settings import WebSettings
 
@@ -104,6 +105,7 @@ class Settings(BaseSettings):
     stack: StackSettings = StackSettings()
     session: SessionSettings = SessionSettings()
     web: WebSettings = WebSettings()
+    nlu: NluSettings = NluSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod

