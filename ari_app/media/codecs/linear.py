@@ -11,5 +11,5 @@ import numpy as np
 def swap16(data: bytes) -> bytes:
     """Swap the bytes of every 16-bit sample (little-endian <-> big-endian)."""
     if len(data) % 2:
-        raise ValueError(f"16-bit linear buffer of {len(data)} bytes is not whole samples")
+        raise ValueError(f"PCM buffer of {len(data)} bytes is not whole 16-bit samples")
     return np.frombuffer(data, dtype="<i2").astype(">i2").tobytes()
