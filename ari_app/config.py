@@ -94,6 +94,14 @@ class StackSettings(_Section):
     start_timeout: float = Field(default=30.0, gt=0)
 
 
+class TransferSettings(_Section):
+    """Where callers go when they need a person."""
+
+    queue: str = Field(default="support", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    # Ring time before the caller is brought back with an apology and an offer.
+    timeout: float = Field(default=30.0, ge=5, le=600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ARI_APP_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -103,6 +111,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     media: MediaSettings = MediaSettings()
     stack: StackSettings = StackSettings()
+    transfer: TransferSettings = TransferSettings()
     session: SessionSettings = SessionSettings()
     web: WebSettings = WebSettings()
     nlu: NluSettings = NluSettings()
