@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from ari_app.dialog.nlu.settings import NluSettings
 from ari_app.session.settings import SessionSettings
+from ari_app.speech.settings import SpeechSettings
 from ari_app.web.settings import WebSettings
 
 CONFIG_ENV = "ARI_APP_CONFIG"
@@ -115,6 +116,7 @@ class Settings(BaseSettings):
     session: SessionSettings = SessionSettings()
     web: WebSettings = WebSettings()
     nlu: NluSettings = NluSettings()
+    speech: SpeechSettings = SpeechSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod

