@@ -15,6 +15,7 @@ _DIGIT_WORDS = {
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
 _REPEAT = {"double": 2, "triple": 3}
+_FILLERS = {"uh", "um", "er", "ah", "erm", "hmm"}
 _TENS_WORDS = re.compile(
     r"^(ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
     r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)$"
@@ -32,11 +33,19 @@ def extract_digits(text: str) -> Entity | None:
             repeat = _REPEAT[tok]
             i += 1
             continue
+        multiplier_next = i + 1 < len(tokens) and tokens[i + 1] in ("hundred", "thousand")
+        if tok in _FILLERS and current:
+            i += 1  # "one two uh three four" is still one number
+            continue
         if tok.isdigit():
             piece = tok
-        elif tok in _DIGIT_WORDS and (tok not in ("oh", "o") or current or _next_is_digit(tokens, i)):
+        elif (
+            tok in _DIGIT_WORDS
+            and not multiplier_next
+            and (tok not in ("oh", "o") or current or _next_is_digit(tokens, i))
+        ):
             piece = _DIGIT_WORDS[tok]
-        elif _TENS_WORDS.match(tok):
+        elif _TENS_WORDS.match(tok) or (tok in _DIGIT_WORDS and multiplier_next):
             # "five five five twelve thirty four": let text2num read the compound run.
             j = i
             while j < len(tokens) and (_TENS_WORDS.match(tokens[j]) or tokens[j] in _DIGIT_WORDS):
