@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -55,7 +56,9 @@ def raw_socket() -> socket.socket:
 
 
 def rtp(seq: int, pt: int = 0, ssrc: int = 1, payload: bytes = b"\xff" * 160) -> bytes:
-    return RtpPacket(payload_type=pt, sequence=seq, timestamp=seq * 160, ssrc=ssrc, payload=payload).serialize()
+    return RtpPacket(
+        payload_type=pt, sequence=seq, timestamp=seq * 160, ssrc=ssrc, payload=payload
+    ).serialize()
 
 
 async def test_rtp_transport_is_a_media_transport(pair: tuple[RtpTransport, RtpTransport]) -> None:
@@ -73,7 +76,7 @@ async def test_audio_goes_across_in_order_and_decoded(pair: tuple[RtpTransport, 
     frames = await drain(b)
     assert [len(f.pcm) for f in frames] == [320] * 25
     seqs = [f.sequence for f in frames]
-    assert all((y - x) & 0xFFFF == 1 for x, y in zip(seqs, seqs[1:], strict=False))
+    assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
     ulaw = get_codec("ulaw")
     assert b"".join(f.pcm for f in frames) == ulaw.decode(ulaw.encode(pcm))
     assert b.remote == ("127.0.0.1", a.local_port)  # learned from the first packet
@@ -214,7 +217,7 @@ async def test_port_pool_hands_out_even_ports_and_takes_them_back() -> None:
 
 
 def test_port_pool_bad_ranges() -> None:
-    with pytest.raises(ValueError, match="rtp_port_min=20010 is above media.rtp_port_max=20000"):
+    with pytest.raises(ValueError, match=r"rtp_port_min=20010 is above media\.rtp_port_max=20000"):
         PortPool("127.0.0.1", 20010, 20000)
     with pytest.raises(ValueError, match="holds no even port"):
         PortPool("127.0.0.1", 20001, 20001)
