@@ -1,0 +1,1 @@
+"""sipp scenarios for real SIP calls into the embedded Asterisk, and helpers to run them."""
