@@ -8,21 +8,23 @@ import asyncio
 import contextlib
 import math
 import secrets
-import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ari_app.testcaller.g711 import ULAW_SILENCE, ulaw_decode, ulaw_encode
+from ari_app.media.codecs.g711 import ulaw_decode, ulaw_encode
+from ari_app.media.dtmf import DIGITS, DtmfEvent, build_dtmf_packets
+from ari_app.media.rtp import RtpError as RtpPacketError
+from ari_app.media.rtp import RtpPacket
 from ari_app.testcaller.sdp import PT_PCMU, PT_TELEPHONE_EVENT
 
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 FRAME_S = 0.020
-DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
-_DTMF_NAMES = {v: k for k, v in DTMF_EVENTS.items()}
-DTMF_UPDATES = 8  # as the lab's pcaps: 8 updates (160 ms) then 3 end packets
+ULAW_SILENCE = b"\xff" * FRAME_SAMPLES
+# As the lab's pcaps: 8 updates every 20 ms, then the end packet 3 times (duration 180 ms).
+DTMF_DURATION_MS = 180
 DTMF_END_PACKETS = 3
 SILENCE_DBFS = -120.0
 
@@ -39,14 +41,6 @@ def frame_dbfs(pcm: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class DtmfPayload:
-    digit: str
-    end: bool
-    volume: int
-    duration: int
-
-
-@dataclass(frozen=True)
 class ReceivedPacket:
     arrival: float  # time.monotonic() when the datagram was read
     seq: int
@@ -55,7 +49,7 @@ class ReceivedPacket:
     payload_type: int
     marker: bool
     pcm: np.ndarray | None  # decoded audio for PCMU packets
-    dtmf: DtmfPayload | None  # for telephone-event packets
+    dtmf: DtmfEvent | None  # for telephone-event packets
     dbfs: float = SILENCE_DBFS
 
 
@@ -175,7 +169,7 @@ class RtpPeer:
         for i, chunk in enumerate(frames):
             self._queue.append(
                 _Frame(
-                    ulaw_encode(chunk),
+                    ulaw_encode(chunk.astype("<i2").tobytes()),
                     PT_PCMU,
                     label=label,
                     dbfs=frame_dbfs(chunk),
@@ -188,24 +182,30 @@ class RtpPeer:
     async def send_dtmf(self, digit: str, volume: int = 10) -> SentSpan:
         """One RFC 4733 event: 8 updates every 20 ms then 3 end packets (E bit), same timestamp."""
         self.start()
-        if digit.upper() not in DTMF_EVENTS:
+        if len(digit) != 1 or digit.upper() not in DIGITS:
             raise RtpError(f"{digit!r} is not a DTMF digit (0-9, *, #, A-D)")
-        event = DTMF_EVENTS[digit.upper()]
+        # Sequence numbers and timestamps are assigned when each packet goes out; only payloads here.
+        packets = build_dtmf_packets(
+            digit,
+            ssrc=0,
+            sequence=0,
+            timestamp=0,
+            payload_type=PT_TELEPHONE_EVENT,
+            duration_ms=DTMF_DURATION_MS,
+            volume=volume,
+            end_repeats=DTMF_END_PACKETS,
+        )
         done: asyncio.Future[SentSpan] = asyncio.get_running_loop().create_future()
-        total = DTMF_UPDATES + DTMF_END_PACKETS
-        for i in range(total):
-            end = i >= DTMF_UPDATES
-            duration = FRAME_SAMPLES * min(i + 1, DTMF_UPDATES)
-            payload = struct.pack("!BBH", event, (0x80 if end else 0) | (volume & 0x3F), duration)
+        for i, packet in enumerate(packets):
             self._queue.append(
                 _Frame(
-                    payload,
+                    packet.payload,
                     PT_TELEPHONE_EVENT,
-                    marker=i == 0,
+                    marker=packet.marker,
                     label=f"dtmf {digit}",
                     first=i == 0,
                     event_start=i == 0,
-                    done=done if i == total - 1 else None,
+                    done=done if i == len(packets) - 1 else None,
                 )
             )
         return await done
@@ -228,16 +228,14 @@ class RtpPeer:
             self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
             return
         if frame is None:
-            frame = _Frame(bytes([ULAW_SILENCE]) * FRAME_SAMPLES, PT_PCMU, label="silence")
+            frame = _Frame(ULAW_SILENCE, PT_PCMU, label="silence")
         if frame.event_start:
             self._event_ts = self._ts
         ts = self._event_ts if frame.payload_type == PT_TELEPHONE_EVENT else self._ts
-        header = struct.pack(
-            "!BBHII", 0x80, (0x80 if frame.marker else 0) | frame.payload_type, self._seq, ts, self._ssrc
-        )
+        packet = RtpPacket(frame.payload_type, self._seq, ts, self._ssrc, frame.payload, frame.marker)
         now = time.monotonic()
         if self._transport is not None and self._remote is not None:
-            self._transport.sendto(header + frame.payload, self._remote)
+            self._transport.sendto(packet.serialize(), self._remote)
         self.sent.append(SentPacket(now, self._seq, ts, frame.payload_type, frame.dbfs, frame.label))
         if frame.first:
             self._job_started = now
@@ -248,25 +246,31 @@ class RtpPeer:
 
     # ------------------------------------------------------------------ receiving
     def _on_datagram(self, data: bytes, arrival: float) -> None:
-        if len(data) < 12 or data[0] >> 6 != 2:
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpPacketError:
             return  # not RTP (e.g. a stray RTCP or STUN packet)
-        b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", data[:12])
-        offset = 12 + 4 * (b0 & 0x0F)
-        if b0 & 0x10 and len(data) >= offset + 4:  # header extension
-            offset += 4 + 4 * struct.unpack("!H", data[offset + 2 : offset + 4])[0]
-        payload = data[offset:]
-        if b0 & 0x20 and payload:  # padding
-            payload = payload[: -payload[-1]]
-        pt = b1 & 0x7F
         pcm = dtmf = None
         dbfs = SILENCE_DBFS
-        if pt == PT_PCMU:
-            pcm = ulaw_decode(payload)
+        if packet.payload_type == PT_PCMU:
+            pcm = np.frombuffer(ulaw_decode(packet.payload), dtype="<i2")
             dbfs = frame_dbfs(pcm)
-        elif pt == PT_TELEPHONE_EVENT and len(payload) >= 4:
-            ev, flags, duration = struct.unpack("!BBH", payload[:4])
-            dtmf = DtmfPayload(_DTMF_NAMES.get(ev, f"event{ev}"), bool(flags & 0x80), flags & 0x3F, duration)
-        self.received.append(ReceivedPacket(arrival, seq, ts, ssrc, pt, bool(b1 & 0x80), pcm, dtmf, dbfs))
+        elif packet.payload_type == PT_TELEPHONE_EVENT:
+            with contextlib.suppress(RtpPacketError):
+                dtmf = DtmfEvent.parse(packet.payload)
+        self.received.append(
+            ReceivedPacket(
+                arrival,
+                packet.sequence,
+                packet.timestamp,
+                packet.ssrc,
+                packet.payload_type,
+                packet.marker,
+                pcm,
+                dtmf,
+                dbfs,
+            )
+        )
 
     def received_pcm(self, fill_gaps: bool = True) -> np.ndarray:
         """All received audio in arrival order; gaps longer than a packet are filled with silence."""

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ari_app.testcaller.g711 import ulaw_encode
-from ari_app.testcaller.rtp_peer import DTMF_END_PACKETS, DTMF_EVENTS, DTMF_UPDATES, FRAME_S, FRAME_SAMPLES
+from ari_app.media.codecs.g711 import ulaw_encode
+from ari_app.media.dtmf import build_dtmf_packets
+from ari_app.media.rtp import RtpPacket
+from ari_app.testcaller.rtp_peer import DTMF_DURATION_MS, DTMF_END_PACKETS, FRAME_S, FRAME_SAMPLES
 from ari_app.testcaller.sdp import PT_PCMU, PT_TELEPHONE_EVENT
 
 # sipp rewrites addresses and ports when it replays; these only need to be well-formed.
@@ -18,13 +20,7 @@ SRC = ("127.0.0.1", 6000)
 DST = ("127.0.0.1", 6002)
 
 
-def rtp_packet(
-    seq: int, ts: int, payload: bytes, pt: int = PT_PCMU, marker: bool = False, ssrc: int = 0x1234ABCD
-) -> bytes:
-    return (
-        struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
-        + payload
-    )
+SSRC = 0x1234ABCD
 
 
 def _ip_checksum(header: bytes) -> int:
@@ -58,35 +54,36 @@ def write_pcap(path: str | Path, datagrams: Iterable[tuple[float, bytes]]) -> Pa
 
 
 def ulaw_rtp(pcm: np.ndarray, start_s: float = 0.0, seq: int = 1, ts: int = 0) -> list[tuple[float, bytes]]:
-    pcm = np.asarray(pcm, dtype=np.int16)
-    pcm = np.concatenate([pcm, np.zeros((-pcm.size) % FRAME_SAMPLES, dtype=np.int16)])
-    out = []
-    for i, frame in enumerate(pcm.reshape(-1, FRAME_SAMPLES)):
-        out.append(
-            (
-                start_s + i * FRAME_S,
-                rtp_packet(seq + i, ts + i * FRAME_SAMPLES, ulaw_encode(frame), marker=i == 0),
-            )
+    pcm = np.asarray(pcm, dtype="<i2")
+    pcm = np.concatenate([pcm, np.zeros((-pcm.size) % FRAME_SAMPLES, dtype="<i2")])
+    return [
+        (
+            start_s + i * FRAME_S,
+            RtpPacket(
+                PT_PCMU,
+                (seq + i) & 0xFFFF,
+                ts + i * FRAME_SAMPLES,
+                SSRC,
+                ulaw_encode(frame.tobytes()),
+                marker=i == 0,
+            ).serialize(),
         )
-    return out
+        for i, frame in enumerate(pcm.reshape(-1, FRAME_SAMPLES))
+    ]
 
 
-def dtmf_rtp(
-    digit: str, start_s: float = 0.0, seq: int = 1, ts: int = 0, volume: int = 10
-) -> list[tuple[float, bytes]]:
-    if digit.upper() not in DTMF_EVENTS:
-        raise ValueError(f"{digit!r} is not a DTMF digit (0-9, *, #, A-D)")
-    event = DTMF_EVENTS[digit.upper()]
-    out = []
-    for i in range(DTMF_UPDATES + DTMF_END_PACKETS):
-        end = i >= DTMF_UPDATES
-        payload = struct.pack(
-            "!BBH", event, (0x80 if end else 0) | volume, FRAME_SAMPLES * min(i + 1, DTMF_UPDATES)
-        )
-        out.append(
-            (start_s + i * FRAME_S, rtp_packet(seq + i, ts, payload, PT_TELEPHONE_EVENT, marker=i == 0))
-        )
-    return out
+def dtmf_rtp(digit: str, start_s: float = 0.0, seq: int = 1, ts: int = 0) -> list[tuple[float, bytes]]:
+    """One digit: 8 updates then 3 end packets, 20 ms apart (raises ValueError for a non-digit)."""
+    packets = build_dtmf_packets(
+        digit,
+        ssrc=SSRC,
+        sequence=seq,
+        timestamp=ts,
+        payload_type=PT_TELEPHONE_EVENT,
+        duration_ms=DTMF_DURATION_MS,
+        end_repeats=DTMF_END_PACKETS,
+    )
+    return [(start_s + i * FRAME_S, p.serialize()) for i, p in enumerate(packets)]
 
 
 def write_speech_pcap(path: str | Path, pcm: np.ndarray) -> Path:
