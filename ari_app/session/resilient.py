@@ -42,8 +42,8 @@ class SessionStoreUnavailable(Exception):
     """Redis cannot be reached (at start-up: the app should refuse to start)."""
 
 
-class RedisUnavailable(Exception):
-    """Internal: Redis is away right now; the caller falls back to memory."""
+class RedisUnavailable(SessionStoreUnavailable):
+    """Redis is away right now (the store falls back to memory where it can)."""
 
 
 class ResilientRedis:
@@ -108,12 +108,12 @@ class ResilientRedis:
 
     async def read(self, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         if not self.healthy:
-            raise RedisUnavailable(self.url)
+            raise RedisUnavailable(f"Redis at {self.url} is unreachable (reconnecting in the background)")
         try:
             return await fn(self.client)
         except OUTAGE_ERRORS as e:
             self._went_away(e)
-            raise RedisUnavailable(self.url) from None
+            raise RedisUnavailable(f"Redis at {self.url} is unreachable ({e})") from None
 
     async def _execute(self, build: WriteBuilder) -> None:
         async with self.client.pipeline(transaction=True) as pipe:

@@ -63,6 +63,11 @@ async def test_outage_buffers_writes_serves_owned_calls_and_flushes_in_order(
     assert local is not None and local.turn == 5 and local.intent == "billing"
     with pytest.raises(SessionStoreUnavailable, match="not owned"):
         await store.get("someone-elses-call")
+    assert await store.by_channel(rec.channel_id) == rec.session_id  # owned: answered from memory
+    with pytest.raises(SessionStoreUnavailable, match="unreachable"):
+        await store.by_channel("someone-elses-channel")
+    with pytest.raises(SessionStoreUnavailable, match="unreachable"):
+        await store.events(rec.session_id)
     assert await redis.llen(store.keys.transcript(rec.session_id)) == 1  # nothing reached Redis
 
     await proxy.start()
