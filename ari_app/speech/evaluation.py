@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from ari_app.speech.audio import SAMPLE_RATE, float_to_pcm, pcm_to_float, read_w
 if sys.version_info >= (3, 13):  # audioop left the stdlib in 3.13; audioop-lts is its drop-in
     import audioop_lts as audioop  # type: ignore[import-not-found]
 else:
-    import audioop
+    with warnings.catch_warnings():  # deprecated in 3.11-3.12, but it is the stdlib G.711 codec
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
 
 POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
 
