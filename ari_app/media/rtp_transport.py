@@ -112,9 +112,17 @@ class RtpTransport:
 
     # -- remote address ------------------------------------------------------------------
     def set_remote(self, host: str, port: int) -> None:
-        """Send to (and accept only from) Asterisk's RTP address for this channel."""
+        """Send to (and accept only from) Asterisk's RTP address for this channel.
+
+        An unspecified host (0.0.0.0 or ::, what UNICASTRTP_LOCAL_ADDRESS shows when Asterisk's
+        RTP is bound to all interfaces) names no address we could send to or check against, so
+        it is ignored and the remote is learned from the first packet instead.
+        """
         if not 0 < port < 65536:
             raise ValueError(f"remote RTP port {port} outside 1..65535")
+        if host in ("0.0.0.0", "::", ""):
+            log.info("port %d: remote host %r is unspecified; will learn it", self.local_port, host)
+            return
         self.remote = (host, port)
         self._remote_known.set()
 
