@@ -230,3 +230,16 @@ async def test_framing_pads_the_tail_and_refuses_half_samples() -> None:
     assert [len(f) async for f in pcm_frames(b"\x01\x00" * 170)] == [320, 320]
     with pytest.raises(ValueError, match="3 bytes is not whole"):
         [f async for f in pcm_frames(b"abc")]
+
+
+async def test_cancelling_the_caller_stops_sending(pair: tuple[RtpTransport, RtpTransport]) -> None:
+    a, _ = pair
+    task = asyncio.create_task(a.play(tone(5)))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not a.playing
+    sent = a.stats.packets_out
+    await asyncio.sleep(0.06)
+    assert a.stats.packets_out == sent
