@@ -196,7 +196,7 @@ class Dialog:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    what = "any response" if not heard else "a final response"
+                    what = "response" if not heard else "final response"
                     raise SipTimeout(
                         f"{request.method} {request.request_uri}: no {what} within {timeout:g} s "
                         f"from {self.remote_addr[0]}:{self.remote_addr[1]} (is Asterisk up?)"
@@ -206,7 +206,7 @@ class Dialog:
                         queue.get(), remaining if heard else min(RETRANSMIT_S, remaining)
                     )
                 except TimeoutError:
-                    if not heard:
+                    if not heard and time.monotonic() < deadline:
                         self.transport.send(request, self.remote_addr)
                     continue
                 heard = True
