@@ -79,6 +79,7 @@ class PatternOverride(_Model):
 class _Step(_Model):
     id: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     next: str | None = None  # step id or "end"; default: the following step
+    reset: list[str] = Field(default_factory=list)  # say steps: slots emptied after saying (to ask again)
 
 
 class CollectStep(_Step):

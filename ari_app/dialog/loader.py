@@ -152,6 +152,9 @@ def _check_flow(name: str, flow: Flow, fs: FlowSet, origin: str) -> list[str]:
     for i, step in enumerate(flow.steps):
         where = f"{base}.steps[{i}]"
         target(step.next, f"{where}.next")
+        for s in step.reset:
+            if s not in flow.slots:
+                problems.append(f"{where}.reset: undefined slot {s!r}")
         if step.kind == "collect" and step.collect not in flow.slots:
             problems.append(
                 f"{where}.collect: undefined slot {step.collect!r} (slots: {', '.join(flow.slots)})"

@@ -89,8 +89,7 @@ class Frame:
     awaiting: str | None = None
     slot: str | None = None  # the slot being collected (awaiting == "slot")
     retries: int = 0  # failed attempts at the open question
-    # When a correction sends us back to an earlier collect step, come back to this confirm step.
-    return_to: int | None = None
+    asked: list[str] = field(default_factory=list)  # slots already asked (for ``ask_again``)
 
 
 @dataclass

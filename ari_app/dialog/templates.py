@@ -49,7 +49,14 @@ def _money(value: Any) -> str:
         return str(value)
 
 
+def _spoken_list(items: Any, each: Any = str) -> str:
+    words = [each(i) for i in items] if isinstance(items, list) else [str(items)]
+    return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else "".join(words)
+
+
 SPOKEN_FORMATS = {
+    "list": _spoken_list,
+    "times": lambda v: _spoken_list(v, spoken_time),
     "date": spoken_date,
     "time": spoken_time,
     "datetime": lambda v: f"{spoken_date(v)} at {spoken_time(v)}",

@@ -1,0 +1,126 @@
+"""Turning one caller answer into a slot value: say (via the understanding's slot-directed
+extractor) or press (per the slot's DTMF config), then the slot's validation rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from rapidfuzz import fuzz, process
+
+from ari_app.dialog.flows import Slot
+from ari_app.dialog.nlu.types import Entity, Parse
+from ari_app.dialog.repair import yes_no
+
+
+class Understanding(Protocol):
+    def fit(self, examples: dict[str, list[str]], negatives: Sequence[str] = ()) -> None: ...
+    def parse(self, text: str) -> Parse: ...
+    def extract(
+        self, text: str, entity_type: str, choices: Sequence[str] | None = None, now: datetime | None = None
+    ) -> Entity | None: ...
+
+
+class Rejected(ValueError):
+    """The answer was understood but breaks the slot's rules; the message is said to the caller."""
+
+
+_NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+                 "six": "6", "seven": "7", "eight": "8", "nine": "9", "first": "1", "second": "2",
+                 "third": "3", "fourth": "4"}  # fmt: skip
+
+
+def match_choice(text: str, options: Sequence[str], cutoff: float = 75) -> str | None:
+    """The option a caller named ("the second one", "billing", "2:30"), fuzzy but strict."""
+    if not options:
+        return None
+    lowered = text.lower()
+    for word, digit in _NUMBER_WORDS.items():
+        if re.search(rf"\b(?:the\s+)?{word}\b(?:\s+one)?\s*$", lowered) and digit != "0":
+            idx = int(digit) - 1
+            if 0 <= idx < len(options) and word in ("first", "second", "third", "fourth"):
+                return options[idx]
+    found = process.extractOne(lowered, [o.lower() for o in options], scorer=fuzz.token_set_ratio)
+    if found and found[1] >= cutoff:
+        return options[found[2]]
+    return None
+
+
+def from_digits(slot: Slot, digits: str, choices: Sequence[str] | None) -> Any:
+    """A keyed-in answer. Returns the value, or raises Rejected."""
+    dtmf = slot.dtmf
+    if dtmf is None or not dtmf.allowed:
+        raise Rejected("Please say your answer.")
+    if dtmf.terminator:
+        digits = digits.rstrip(dtmf.terminator)
+    if dtmf.menu:
+        if digits in dtmf.menu:
+            return dtmf.menu[digits]
+        raise Rejected("That's not one of the options.")
+    if slot.type == "yes_no":
+        return {"1": "yes", "2": "no"}.get(digits) or _raise("Press 1 for yes or 2 for no.")
+    if slot.type in ("choice", "time") and choices and digits.isdigit() and 1 <= int(digits) <= len(choices):
+        return choices[int(digits) - 1]
+    if not digits.isdigit():
+        raise Rejected("Please use the number keys.")
+    if dtmf.length and len(digits) != dtmf.length:
+        raise Rejected(f"That should be {dtmf.length} digits.")
+    if not dtmf.min_length <= len(digits) <= dtmf.max_length:
+        raise Rejected("That doesn't look like the right number of digits.")
+    if slot.type in ("number", "amount"):
+        return int(digits)
+    return digits
+
+
+def _raise(msg: str) -> Any:
+    raise Rejected(msg)
+
+
+def from_text(
+    slot: Slot, text: str, nlu: Understanding, choices: Sequence[str] | None, now: datetime | None
+) -> Entity | None:
+    """A spoken answer, extracted for this slot's type (None when nothing fits)."""
+    if slot.type == "text":
+        return Entity("text", text.strip(), text, 1.0)
+    if slot.type == "yes_no":
+        ent = nlu.extract(text, "yes_no")
+        if ent is None and (yn := yes_no(text)):
+            ent = Entity("yes_no", yn, text, 0.8)
+        return ent
+    if slot.type == "choice":
+        ent = nlu.extract(text, "choice", choices=choices, now=now)
+        if ent is None and (picked := match_choice(text, choices or [])):
+            ent = Entity("choice", picked, text, 0.8)
+        return ent
+    return nlu.extract(text, slot.type, choices=choices, now=now)
+
+
+def validate(slot: Slot, value: Any, choices: Sequence[str] | None) -> Any:
+    """Apply the slot's rules; raise Rejected with what to say."""
+    rules = slot.validation
+    if choices is not None and slot.type in ("choice", "time") and value not in choices:
+        raise Rejected("That one isn't available.")
+    if rules is None:
+        return value
+    msg = rules.message
+    text = str(value)
+    if rules.regex and not re.fullmatch(rules.regex, text):
+        raise Rejected(msg or "That doesn't look right.")
+    if rules.min_length is not None and len(text) < rules.min_length:
+        raise Rejected(msg or "That seems too short.")
+    if rules.max_length is not None and len(text) > rules.max_length:
+        raise Rejected(msg or "That seems too long.")
+    if rules.choices is not None and value not in rules.choices:
+        raise Rejected(msg or "That isn't one of the options.")
+    if rules.min is not None or rules.max is not None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise Rejected(msg or "I need a number there.") from None
+        if rules.min is not None and number < rules.min:
+            raise Rejected(msg or "That number is too small.")
+        if rules.max is not None and number > rules.max:
+            raise Rejected(msg or "That number is too large.")
+    return value

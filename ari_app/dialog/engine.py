@@ -1,0 +1,560 @@
+"""The dialogue engine: one caller turn in, the agent's actions out. No I/O except tool webhooks.
+
+Holding phrases: ``handle(state, input, on_action=cb)`` calls ``cb(Say(...))`` (sync or async)
+the moment a tool has been running for its ``hold_after`` seconds without an answer, so the
+caller hears "one moment while I check that" while the turn is still being worked out. Those
+actions are also listed in ``Turn.interim``; ``Turn.actions`` holds the rest, in order.
+
+The state passed in is never mutated: each turn works on a copy and returns it in the Turn,
+ready to be stored (``state.to_dict()``) and resumed anywhere (``ConversationState.from_dict``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, match_choice, validate
+from ari_app.dialog.flows import Goto, PatternOverride
+from ari_app.dialog.graph import EXIT, following
+from ari_app.dialog.loader import FlowSet
+from ari_app.dialog.policy import EscalationPolicy, PolicySettings
+from ari_app.dialog.redact import mask, redact
+from ari_app.dialog.repair import Cues, detect, split_requests, yes_no
+from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Hangup, Turn
+from ari_app.dialog.steps import OnAction, StepRunner, TurnOut, elapsed_ms
+from ari_app.dialog.templates import SPOKEN_FORMATS
+from ari_app.dialog.tools import ToolClient
+
+NO_CUES = Cues(False, False, False, False)
+
+
+class DialogEngine(StepRunner):
+    def __init__(
+        self,
+        flowset: FlowSet,
+        understanding: Understanding,
+        tool_client: ToolClient | None = None,
+        policy_settings: PolicySettings | None = None,
+        *,
+        llm: Any | None = None,
+        now: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self.flowset = flowset
+        self.nlu = understanding
+        self.tool_client = tool_client
+        self.settings = policy_settings or PolicySettings()
+        self.policy = EscalationPolicy(self.settings)
+        self.llm = llm
+        self.now = now
+        examples = {name: list(f.examples) for name, f in flowset.flows.items() if f.examples}
+        negatives = [n for f in flowset.flows.values() for n in f.negative_examples]
+        understanding.fit(examples, negatives)
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def start(self, ctx: CallContext) -> Turn:
+        """The greeting (and the entry flow's first question, e.g. a DTMF menu)."""
+        state = ConversationState(call_id=ctx.call_id, caller_number=ctx.caller_number, awaiting="intent")
+        out = TurnOut()
+        out.say(self.flowset.greeting)
+        if self.flowset.entry_flow:
+            coro = self.start_flow(state, self.flowset.entry_flow, out)
+            try:  # the entry flow must ask before any tool call, so this never suspends
+                coro.send(None)
+            except StopIteration:
+                pass
+            else:
+                coro.close()
+                raise RuntimeError(
+                    f"entry flow {self.flowset.entry_flow!r} must ask the caller before calling a tool"
+                )
+        return self._finish(state, out, time.perf_counter())
+
+    async def handle(
+        self, state: ConversationState, caller: CallerInput, on_action: OnAction | None = None
+    ) -> Turn:
+        started = time.perf_counter()
+        state = ConversationState.from_dict(state.to_dict())
+        out = TurnOut(on_action=on_action)
+        state.turns += 1
+        if state.ended:
+            out.note("ignored", "conversation already ended")
+            return self._finish(state, out, started)
+        self._log_caller(state, caller, out)
+        await self._dispatch(state, caller, out)
+        return self._finish(state, out, started)
+
+    # --- dispatch -------------------------------------------------------------------------------
+
+    async def _dispatch(self, state: ConversationState, caller: CallerInput, out: TurnOut) -> None:
+        text, digits = (caller.text or "").strip(), (caller.digits or "").strip()
+        if caller.no_input or (not text and not digits):
+            return self._silence(state, out)
+        state.no_input_streak = 0
+        if text and caller.asr_confidence < self.settings.asr_confidence_min:
+            state.low_confidence_streak += 1
+            out.note("pattern", "low_asr_confidence")
+            if state.low_confidence_streak >= self.settings.max_low_confidence:
+                return self.transfer(out, state, "low_confidence")
+            out.say("Sorry, I didn't quite catch that.")
+            return self.reask(state, out)
+        if self.policy.is_angry(text):
+            out.note("pattern", "anger")
+            return self.transfer(out, state, "anger")
+        if self.policy.wants_person(text) or (digits == "0" and not self._accepts_zero(state)):
+            out.note("pattern", "human_request")
+            return self.transfer(out, state, "caller_request")
+        cues = detect(text) if text else NO_CUES
+        if (digits == "*" or cues.repeat) and self._enabled(state, "repeat"):
+            out.note("pattern", "repeat")
+            out.say(state.last_prompt or "How can I help you?")
+            return
+        if cues.cancel and self._enabled(state, "cancel"):
+            return await self._cancel(state, out)
+        frame = state.frame
+        if frame is not None and frame.awaiting:
+            return await self._answer(state, frame, text, digits, cues, out)
+        if state.awaiting == "clarify":
+            return await self._clarified(state, text, digits, out)
+        if state.awaiting == "anything_else":
+            return await self._anything_else(state, text, digits, out)
+        await self._route(state, text, digits, out)
+
+    def _silence(self, state: ConversationState, out: TurnOut) -> None:
+        state.no_input_streak += 1
+        out.note("pattern", "no_input")
+        if state.no_input_streak >= self.settings.max_no_input:
+            return self.transfer(out, state, "no_input")
+        out.say("Sorry, I didn't hear anything." if state.no_input_streak == 1 else "Are you still there?")
+        self.reask(state, out, attempt=state.no_input_streak)
+
+    def _enabled(self, state: ConversationState, pattern: str) -> bool:
+        return self._pattern(state, pattern).enabled
+
+    def _pattern(self, state: ConversationState, pattern: str) -> PatternOverride:
+        if state.frame is None:
+            return PatternOverride()
+        return self.flow(state.frame).patterns.get(pattern, PatternOverride())  # type: ignore[call-overload]
+
+    def _accepts_zero(self, state: ConversationState) -> bool:
+        frame = state.frame
+        if frame is None or not frame.awaiting:
+            return False
+        step = self.flow(frame).steps[frame.step]
+        if frame.awaiting == "menu":
+            return "0" in step.menu.options
+        if frame.awaiting == "slot" and frame.slot:
+            dtmf = self.flow(frame).slots[frame.slot].dtmf
+            return bool(dtmf and dtmf.allowed and ("0" in (dtmf.menu or {}) or dtmf.min_length <= 1))
+        return False
+
+    async def _cancel(self, state: ConversationState, out: TurnOut) -> None:
+        out.note("pattern", "cancel")
+        frame = state.frame
+        if frame is None:
+            state.awaiting = "anything_else"
+            out.say("Okay. Is there anything else I can help you with?")
+            return
+        override = self._pattern(state, "cancel")
+        out.say(override.say or f"Okay, I've stopped {self.label(frame.flow)}.")
+        frame.step = EXIT
+        await self.run(state, out)
+
+    # --- answers to an open question ------------------------------------------------------------
+
+    async def _answer(
+        self, state: ConversationState, frame: Frame, text: str, digits: str, cues: Cues, out: TurnOut
+    ) -> None:
+        if frame.awaiting == "slot":
+            return await self._slot_answer(state, frame, text, digits, cues, out)
+        if frame.awaiting == "confirm":
+            return await self._confirm_answer(state, frame, text, digits, cues, out)
+        if frame.awaiting == "confirm_which":
+            return await self._which_answer(state, frame, text, digits, cues, out)
+        if frame.awaiting == "menu":
+            return await self._menu_answer(state, frame, text, digits, out)
+
+    async def _slot_answer(
+        self, state: ConversationState, frame: Frame, text: str, digits: str, cues: Cues, out: TurnOut
+    ) -> None:
+        name = frame.slot or ""
+        slot = self.flow(frame).slots[name]
+        choices = self.choices(slot, frame)
+        value, rejected = None, None
+        if cues.skip and text and not digits:
+            if slot.type == "text" or from_text(slot, text, self.nlu, choices, self.now()) is None:
+                return await self._skip(state, frame, name, out)
+        try:
+            if digits:
+                value = from_digits(slot, digits, choices)
+            elif text:
+                ent = from_text(slot, text, self.nlu, choices, self.now())
+                value = ent.value if ent is not None else None
+            if value is not None:
+                value = validate(slot, value, choices)
+        except Rejected as e:
+            value, rejected = None, str(e)
+        if value is not None:
+            frame.slots[name] = value
+            state.no_match_streak = state.low_confidence_streak = 0
+            out.note("filled", {name: mask(value) if slot.sensitive else value})
+            await self.run(state, out)
+            return
+        if text and not rejected:
+            if await self._correct(state, frame, text, cues, out) or await self._interrupt(state, text, out):
+                return
+        await self._retry(state, frame, out, rejected or "Sorry, I didn't get that.")
+
+    async def _retry(self, state: ConversationState, frame: Frame, out: TurnOut, message: str) -> None:
+        """A failed answer to the open question: escalate reprompts, then the slot's on_failure."""
+        frame.retries += 1
+        state.no_match_streak += 1
+        out.note("pattern", "no_match")
+        limit = self.settings.max_no_match
+        if frame.awaiting == "slot" and frame.slot:
+            limit = self.flow(frame).slots[frame.slot].max_retries
+        elif frame.awaiting == "menu":
+            limit = self.flow(frame).steps[frame.step].menu.max_retries
+        if frame.retries < limit:
+            out.say(message)
+            return self.reask(state, out, attempt=frame.retries)
+        action = (
+            self.flow(frame).slots[frame.slot].on_failure
+            if frame.awaiting == "slot" and frame.slot
+            else "transfer"
+        )
+        if action == "transfer":
+            return self.transfer(out, state, "no_match")
+        ids = self.flowset.step_ids[frame.flow]
+        if action == "end":
+            out.say("Let's leave that for now.")
+            frame.step = EXIT
+        elif isinstance(action, Goto):
+            frame.step = ids[action.goto]
+        else:  # skip / continue
+            frame.step = following(self.flow(frame), ids, frame.step)
+        await self.run(state, out)
+
+    async def _skip(self, state: ConversationState, frame: Frame, name: str, out: TurnOut) -> None:
+        slot = self.flow(frame).slots[name]
+        out.note("pattern", "skip")
+        if not self._enabled(state, "skip") or slot.on_failure not in ("skip", "continue"):
+            out.say(f"I'm afraid I need {slot.label or name.replace('_', ' ')} to continue.")
+            return self.reask(state, out)
+        out.say(self._pattern(state, "skip").say or "Okay, let's skip that.")
+        frame.step = following(self.flow(frame), self.flowset.step_ids[frame.flow], frame.step)
+        await self.run(state, out)
+
+    async def _correct(
+        self, state: ConversationState, frame: Frame, text: str, cues: Cues, out: TurnOut
+    ) -> bool:
+        """'Actually, make that Tuesday': re-fill an earlier slot and resume from there."""
+        if not self._enabled(state, "correction"):
+            return False
+        flow = self.flow(frame)
+        if not cues.correction and not any(e.correction for e in self.nlu.parse(text).entities):
+            return False
+        order = {s.collect: i for i, s in enumerate(flow.steps) if s.kind == "collect"}
+        lowered = text.lower()
+
+        def rank(name: str) -> tuple[bool, int]:
+            slot = flow.slots[name]
+            spoken = (slot.label or name).lower().replace("your ", "")
+            mentioned = spoken in lowered or name.replace("_", " ") in lowered
+            return (not mentioned, -order.get(name, -1))
+
+        candidates = [
+            n for n in frame.slots if n in flow.slots and flow.slots[n].type not in ("text", "yes_no")
+        ]
+        for name in sorted(candidates, key=rank):
+            slot = flow.slots[name]
+            ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
+            if ent is None:
+                continue
+            try:
+                value = validate(slot, ent.value, self.choices(slot, frame))
+            except Rejected:
+                continue
+            frame.slots[name] = value
+            out.note("pattern", "correction")
+            out.note("filled", {name: mask(value) if slot.sensitive else value})
+            spoken = "that" if slot.sensitive else SPOKEN_FORMATS.get(slot.type, str)(value)
+            out.say(self._pattern(state, "correction").say or f"Okay, I've changed that to {spoken}.")
+            frame.step = order.get(name, frame.step)
+            frame.awaiting = None
+            await self.run(state, out)
+            return True
+        return False
+
+    async def _interrupt(self, state: ConversationState, text: str, out: TurnOut) -> bool:
+        """Another request in the middle of a flow: run it, then come back (digression and resume)."""
+        top = self._confident_intent(text)
+        current = {f.flow for f in state.frames}
+        if top is None or top in current:
+            return False
+        if self.flowset.flows[top].digression and not self._enabled(state, "digression"):
+            return False
+        out.note("pattern", "digression")
+        out.note("intent", top)
+        await self.start_flow(state, top, out, text)
+        return True
+
+    async def _confirm_answer(
+        self, state: ConversationState, frame: Frame, text: str, digits: str, cues: Cues, out: TurnOut
+    ) -> None:
+        if text and await self._correct(state, frame, text, cues, out):
+            return
+        answer = {"1": "yes", "2": "no"}.get(digits) if digits else self._yes_no(text)
+        if answer == "yes":
+            state.no_match_streak = 0
+            out.note("confirmed", True)
+            frame.step = following(self.flow(frame), self.flowset.step_ids[frame.flow], frame.step)
+            return await self.run(state, out)
+        if answer == "no":
+            out.note("confirmed", False)
+            options = self.changeable(frame)
+            if len(options) == 1:
+                return await self._change(state, frame, options[0], out)
+            if options:
+                frame.awaiting, frame.retries = "confirm_which", 0
+                out.say(self.which_prompt(frame))
+                return
+            out.say("Okay, I won't go ahead with that.")
+            frame.step = EXIT
+            return await self.run(state, out)
+        if text and await self._interrupt(state, text, out):
+            return
+        await self._retry(state, frame, out, "Sorry, was that a yes or a no?")
+
+    async def _which_answer(
+        self, state: ConversationState, frame: Frame, text: str, digits: str, cues: Cues, out: TurnOut
+    ) -> None:
+        if text and await self._correct(state, frame, text, Cues(False, False, False, True), out):
+            return
+        options = self.changeable(frame)
+        flow = self.flow(frame)
+        labels = [flow.slots[s].label or s.replace("_", " ") for s in options]
+        picked = None
+        if digits.isdigit() and 1 <= int(digits) <= len(options):
+            picked = options[int(digits) - 1]
+        elif text and (label := match_choice(text, labels, cutoff=60)):
+            picked = options[labels.index(label)]
+        if picked:
+            return await self._change(state, frame, picked, out)
+        await self._retry(state, frame, out, "Sorry, which part?")
+
+    async def _change(self, state: ConversationState, frame: Frame, name: str, out: TurnOut) -> None:
+        flow = self.flow(frame)
+        frame.slots.pop(name, None)
+        frame.step = next(i for i, s in enumerate(flow.steps) if s.kind == "collect" and s.collect == name)
+        frame.awaiting = None
+        out.note("changing", name)
+        await self.run(state, out)
+
+    async def _menu_answer(
+        self, state: ConversationState, frame: Frame, text: str, digits: str, out: TurnOut
+    ) -> None:
+        step = self.flow(frame).steps[frame.step]
+        options = step.menu.options
+        key = digits[:1] if digits else None
+        if text and key is None:
+            spoken: dict[str, str] = {}
+            for k, opt in options.items():
+                for phrase in (opt.label, *opt.synonyms):
+                    spoken[phrase] = k
+            words = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "nine": "9"}
+            numbers = [d for w, d in words.items() if f" {w} " in f" {text.lower()} "]
+            if numbers and numbers[0] in options:
+                key = numbers[0]
+            elif phrase := match_choice(text, list(spoken)):
+                key = spoken[phrase]
+            elif (top := self._confident_intent(text)) is not None:
+                key = next((k for k, o in options.items() if o.flow == top), None)
+                if key is None:
+                    state.frames.pop()
+                    out.note("intent", top)
+                    return await self.start_flow(state, top, out, text)
+        if key not in options:
+            return await self._retry(state, frame, out, "Sorry, that's not one of the options.")
+        opt = options[key]
+        out.note("menu", key)
+        state.no_match_streak = 0
+        if opt.flow:
+            state.frames.pop()  # the menu hands over; "anything else?" brings the caller back to it
+            return await self.start_flow(state, opt.flow, out)
+        if opt.transfer:
+            out.say(opt.say or "")
+            return self.transfer(out, state, opt.transfer.reason, queue=opt.transfer.queue,
+                                 endpoint=opt.transfer.endpoint, quiet=bool(opt.say))  # fmt: skip
+        ids = self.flowset.step_ids[frame.flow]
+        if opt.goto:
+            frame.step = ids[opt.goto]
+        else:
+            out.say(self.render(opt.say or "", state, frame, out))
+            frame.step = following(self.flow(frame), ids, frame.step)
+        await self.run(state, out)
+
+    # --- no flow running: what does the caller want? --------------------------------------------
+
+    def _yes_no(self, text: str) -> str | None:
+        ent = self.nlu.extract(text, "yes_no") if text else None
+        return str(ent.value) if ent is not None else yes_no(text)
+
+    def _confident_intent(self, text: str) -> str | None:
+        parse = self.nlu.parse(text)
+        ranked = [i for i in parse.intents if i.name in self.flowset.flows]
+        if parse.out_of_scope or not ranked or ranked[0].score < self.settings.intent_confidence_min:
+            return None
+        return ranked[0].name
+
+    async def _route(self, state: ConversationState, text: str, digits: str, out: TurnOut) -> None:
+        if not text:
+            if self.flowset.entry_flow:
+                return await self.start_flow(state, self.flowset.entry_flow, out)
+            return await self._no_match(state, out)
+        parts = split_requests(text)
+        if len(parts) > 1:
+            wanted: list[tuple[str, str]] = []
+            for part in parts:
+                top = self._confident_intent(part)
+                if top and top not in [w for w, _ in wanted]:
+                    wanted.append((top, part))
+            if len(wanted) > 1:
+                first, rest = wanted[0], [w for w, _ in wanted[1:]]
+                state.queued_flows.extend(rest)
+                out.note("pattern", "multi_intent")
+                out.note("intent", [w for w, _ in wanted])
+                later = " and then ".join(self.label(r) for r in rest)
+                out.say(f"I'll help with {self.label(first[0])} first, then {later}.")
+                state.no_match_streak = 0
+                return await self.start_flow(state, first[0], out, first[1])
+        parse = self.nlu.parse(text)
+        ranked = [i for i in parse.intents if i.name in self.flowset.flows]
+        out.note("intents", [(i.name, round(i.score, 3)) for i in ranked[:3]])
+        threshold = self.settings.intent_confidence_min
+        if ranked and not parse.out_of_scope and ranked[0].score >= threshold:
+            top = ranked[0]
+            if (
+                len(ranked) > 1
+                and ranked[1].score >= threshold * self.settings.intent_suggest_ratio
+                and top.score - ranked[1].score < self.settings.clarify_margin
+            ):
+                return self._clarify(state, [top.name, ranked[1].name], out)
+            state.no_match_streak = state.low_confidence_streak = 0
+            out.note("intent", top.name)
+            out.note("score", round(top.score, 3))
+            return await self.start_flow(state, top.name, out, text)
+        if (
+            ranked
+            and not parse.out_of_scope
+            and ranked[0].score >= threshold * self.settings.intent_suggest_ratio
+        ):
+            state.low_confidence_streak += 1
+            if state.low_confidence_streak >= self.settings.max_low_confidence:
+                return self.transfer(out, state, "low_confidence")
+            return self._clarify(state, [ranked[0].name], out)
+        if self.llm is not None and await self._llm_route(state, text, out):
+            return
+        await self._no_match(state, out)
+
+    def _clarify(self, state: ConversationState, options: list[str], out: TurnOut) -> None:
+        out.note("pattern", "clarification")
+        state.awaiting, state.clarify_options = "clarify", options
+        labels = [self.label(o) for o in options]
+        if len(labels) == 1:
+            out.say(f"Did you want help with {labels[0]}?")
+        else:
+            out.say(f"Do you want help with {labels[0]}, or with {labels[1]}?")
+
+    async def _clarified(self, state: ConversationState, text: str, digits: str, out: TurnOut) -> None:
+        options = state.clarify_options
+        labels = [self.label(o) for o in options]
+        picked = None
+        if digits.isdigit() and 1 <= int(digits) <= len(options):
+            picked = options[int(digits) - 1]
+        elif text:
+            label = match_choice(text, labels, cutoff=70)
+            picked = options[labels.index(label)] if label else None
+            if picked is None and len(options) == 1:
+                answer = self._yes_no(text)
+                if answer == "yes":
+                    picked = options[0]
+                elif answer == "no":
+                    state.awaiting, state.clarify_options = "intent", []
+                    out.say("Okay. What can I help you with?")
+                    return
+            if picked is None and (top := self._confident_intent(text)) in options:
+                picked = top
+        state.clarify_options = []
+        if picked is None:
+            state.awaiting = "intent"
+            return await self._route(state, text, digits, out)
+        out.note("intent", picked)
+        state.no_match_streak = 0
+        await self.start_flow(state, picked, out, text)
+
+    async def _anything_else(self, state: ConversationState, text: str, digits: str, out: TurnOut) -> None:
+        if text and self._confident_intent(text):
+            state.awaiting = "intent"
+            return await self._route(state, text, digits, out)
+        answer = {"1": "yes", "2": "no"}.get(digits) if digits else self._yes_no(text)
+        if answer == "no":
+            out.say("Thanks for calling. Goodbye.")
+            out.actions.append(Hangup("caller_done"))
+            state.ended = True
+            return
+        if answer == "yes":
+            state.awaiting = "intent"
+            if self.flowset.entry_flow:
+                return await self.start_flow(state, self.flowset.entry_flow, out)
+            out.say("Sure. What can I help you with?")
+            return
+        state.awaiting = "intent"
+        await self._route(state, text, digits, out)
+
+    async def _no_match(self, state: ConversationState, out: TurnOut) -> None:
+        state.no_match_streak += 1
+        state.awaiting = "intent"
+        out.note("pattern", "no_match")
+        if state.no_match_streak >= self.settings.max_no_match:
+            return self.transfer(out, state, "no_match")
+        offered = [self.label(n) for n, f in self.flowset.flows.items() if f.examples and not f.digression][
+            :4
+        ]
+        if state.no_match_streak == 1 or not offered:
+            out.say("Sorry, I didn't understand that. How can I help you?")
+        else:
+            listed = ", ".join(offered[:-1]) + f", or {offered[-1]}" if len(offered) > 1 else offered[0]
+            out.say(f"Sorry, I still didn't get that. I can help with {listed}.")
+
+    async def _llm_route(self, state: ConversationState, text: str, out: TurnOut) -> bool:
+        from ari_app.dialog.llm import apply_commands
+
+        return await apply_commands(self, state, text, out)
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    def _log_caller(self, state: ConversationState, caller: CallerInput, out: TurnOut) -> None:
+        frame = state.frame
+        secret_now = bool(
+            frame and frame.awaiting == "slot" and frame.slot and self.flow(frame).slots[frame.slot].sensitive
+        )
+        shown = caller.text or (f"#{caller.digits}" if caller.digits else "(silence)")
+        shown = mask(shown) if secret_now else redact(shown, self.secrets(state))
+        state.transcript.append({"role": "caller", "text": shown})
+        out.note("input", shown)
+
+    def _finish(self, state: ConversationState, out: TurnOut, started: float) -> Turn:
+        says = [a.text for a in out.actions if getattr(a, "kind", "") == "say" and a.text]
+        secrets = self.secrets(state)
+        for text in says:
+            state.transcript.append({"role": "agent", "text": redact(text, secrets)})
+        if says and out.decision.get("pattern") != "repeat":
+            state.last_prompt = " ".join(says)
+        out.note("slots", self.slot_log(state))
+        out.note("flow", state.frame.flow if state.frame else out.decision.get("flow"))
+        out.note("ms", elapsed_ms(started))
+        return Turn(actions=out.actions, state=state, decision=out.decision, interim=out.interim)
