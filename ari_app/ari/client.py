@@ -71,6 +71,17 @@ class AriClient:
     async def info(self) -> dict[str, Any]:
         return await self.request("GET", "/asterisk/info")
 
+    async def subscribe(self, *sources: str) -> None:
+        """Subscribe our app to event sources, e.g. ``channel:<id>``, ``bridge:<id>``.
+
+        Needed after the events websocket reconnects: channels stay in Stasis, but the new
+        connection only receives events for what it subscribes to again.
+        """
+        if sources:
+            await self.request(
+                "POST", f"/applications/{self.app}/subscription", params={"eventSource": ",".join(sources)}
+            )
+
     # ---------------------------------------------------------------- channels
     async def list_channels(self) -> list[Channel]:
         return [Channel.model_validate(c) for c in await self.request("GET", "/channels")]

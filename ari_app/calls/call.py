@@ -34,6 +34,19 @@ class Digit:
     at: float  # monotonic time we received the event
 
 
+async def _finish(coro: Awaitable[None]) -> None:
+    """Run clean-up to the end even if our task is cancelled meanwhile (then re-raise)."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 class CallerHungUp(Exception):
     """The caller left; the conversation is cancelled and the call torn down."""
 
@@ -124,7 +137,7 @@ class Call:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await convo
             pump.cancel()
-            await asyncio.shield(self.teardown())
+            await _finish(self.teardown())
 
     async def setup(self) -> None:
         """Answer, bridge, and attach our RTP leg (waiting for its StasisStart: 422 race)."""
@@ -187,6 +200,9 @@ class Call:
             self.digits.put_nowait(Digit(ev.digit, ev.duration_ms or 0, time.monotonic()))
         elif ev.type in HANGUP_EVENTS and not self.handed_off:
             self.hung_up.set()
+
+    def owned_channels(self) -> list[str]:
+        return [c for c in (self.channel.id, self.media_channel_id, self.agent_channel_id) if c]
 
     def caller_gone(self) -> None:
         """Called by the manager when a reconnect finds the caller's channel gone."""

@@ -88,6 +88,14 @@ class CallManager:
             if cid not in live:
                 log.info("calls.reconcile.caller_gone", channel=cid)
                 call.caller_gone()
+                continue
+            sources = [f"channel:{c}" for c in call.owned_channels() if c in live]
+            if call.bridge_id:
+                sources.append(f"bridge:{call.bridge_id}")
+            try:
+                await self.ari.subscribe(*sources)
+            except Exception as e:
+                log.warning("calls.resubscribe_failed", channel=cid, error=str(e))
         for cid, ch in live.items():
             if ch.in_app(self.settings.ari.app) and not cid.startswith(OWN_PREFIX) and cid not in self.calls:
                 log.info("calls.reconcile.orphan", channel=cid)

@@ -1,0 +1,268 @@
+"""The voice agent: what runs inside a call once media is attached.
+
+listen (VAD -> endpointing -> ASR) -> decide (dialog engine) -> speak (TTS over our RTP),
+with the session record written to Redis after every turn and a warm transfer when the
+dialogue (or the escalation policy) asks for a person.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from ari_app.agent.listener import Digits, Listener
+from ari_app.agent.speaker import Speaker
+from ari_app.calls.call import Call
+from ari_app.dialog.state import (
+    CallContext,
+    CallerInput,
+    CollectDigits,
+    ConversationState,
+    Hangup,
+    Say,
+    Transfer,
+)
+from ari_app.logs import redact_text
+from ari_app.speech.turn import NoInput, UserTurn
+from ari_app.transfer.warm import TransferRequest, warm_transfer
+
+log = structlog.get_logger(__name__)
+
+NO_ANSWER_PROMPT = (
+    "I'm sorry, nobody is free to take your call right now. I can keep helping you here, "
+    "or you can call back later. What would you like to do?"
+)
+
+
+@dataclass
+class TurnMetrics:
+    """One turn's timeline in milliseconds from the end of the caller's speech."""
+
+    turn: int
+    input: str
+    asr_ms: float | None = None  # end of speech -> transcript ready
+    decide_ms: float | None = None  # transcript -> reply decided (understanding + dialogue + tools)
+    first_audio_ms: float | None = None  # end of speech -> first agent audio frame sent
+    speculative_hit: bool | None = None
+    barge_in_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AgentDeps:
+    """Everything a call needs, loaded once per process and shared by all calls."""
+
+    engine: Any  # ari_app.dialog.engine.DialogEngine
+    vad_factory: Any  # () -> Vad (one per call: VADs keep state)
+    asr: Any
+    tts: Any
+    settings: Any  # ari_app.config.Settings
+    store: Any | None = None  # ari_app.session.store.SessionStore
+    metrics: Any | None = None  # ari_app.agent.metrics.AgentMetrics
+    transcripts: list[list[tuple[str, str]]] = field(default_factory=list)  # demo/CLI printing
+
+
+class VoiceAgent:
+    def __init__(self, deps: AgentDeps) -> None:
+        self.d = deps
+
+    async def __call__(self, call: Call) -> None:
+        assert call.media is not None
+        d = self.d
+        listener = Listener(call, d.vad_factory(), d.asr, d.settings.speech.turn)
+        speaker = Speaker(call.media, d.tts, listener)
+        session = _Session(call, d)
+        await session.create()
+        listener.start()
+        try:
+            state: ConversationState
+            turn = d.engine.start(
+                CallContext(call.info.session_id, call.info.caller_number, call.info.called)
+            )
+            state = turn.state
+            await session.record("system", "call started", None)
+            ended = await self._perform(call, turn.actions, speaker, listener, session, None)
+            n = 0
+            while not ended:
+                ev, pending = await self._next_input(speaker, listener)
+                n += 1
+                m = TurnMetrics(turn=n, input=type(ev).__name__)
+                inp = self._to_input(ev, m)
+                decided0 = time.monotonic()
+                if inp.text:
+                    await session.record("caller", inp.text, inp.asr_confidence)
+                elif inp.digits:
+                    await session.record("caller", f"[keys] {inp.digits}", None)
+
+                async def on_action(a: Any) -> None:  # holding phrase while a slow tool runs
+                    if isinstance(a, Say):
+                        await speaker.say(a.text, interruptible=a.interruptible)
+
+                turn = await d.engine.handle(state, inp, on_action=on_action)
+                state = turn.state
+                decided = time.monotonic()
+                m.decide_ms = round((decided - decided0) * 1000, 1)
+                ended = await self._perform(call, turn.actions, speaker, listener, session, (m, pending))
+                await session.save(state, m, turn.decision)
+        finally:
+            await listener.stop()
+            await session.end(call.end_reason if call.end_reason != "unknown" else "completed")
+
+    # ------------------------------------------------------------------ input
+    async def _next_input(self, speaker: Speaker, listener: Listener) -> tuple[Any, float | None]:
+        """The next caller turn, key entry or silence (barge-in leftovers are skipped)."""
+        while True:
+            ev = speaker.held.popleft() if speaker.held else await listener.events.get()
+            if isinstance(ev, UserTurn):
+                return ev, ev.end_of_speech_at
+            if isinstance(ev, Digits):
+                return ev, ev.last_at
+            if isinstance(ev, NoInput):
+                return ev, None
+
+    def _to_input(self, ev: Any, m: TurnMetrics) -> CallerInput:
+        if isinstance(ev, UserTurn):
+            m.asr_ms = round(ev.latency_ms, 1)
+            m.speculative_hit = ev.speculative_hit
+            return CallerInput(
+                text=ev.transcript.text.strip(), asr_confidence=ev.transcript.confidence or 1.0
+            )
+        if isinstance(ev, Digits):
+            return CallerInput(digits=ev.digits.rstrip("#") or ev.digits)
+        return CallerInput(no_input=True)
+
+    # ------------------------------------------------------------------ output
+    async def _perform(self, call: Call, actions: list[Any], speaker: Speaker, listener: Listener,
+                       session: _Session, timing: tuple[TurnMetrics, float | None] | None) -> bool:  # fmt: skip
+        """Carry out the engine's actions. Returns True when the conversation is over."""
+        first = True
+        for a in actions:
+            if isinstance(a, CollectDigits):
+                listener.max_digits = a.max
+                listener.digit_terminator = a.terminator or "#"
+            elif isinstance(a, Say):
+                shown = "[sensitive]" if a.sensitive else a.text
+                await session.record("agent", shown, None)
+                res = await speaker.say(a.text, interruptible=a.interruptible)
+                if first and timing is not None:
+                    m, eos = timing
+                    if eos is not None and res.first_audio_at is not None:
+                        m.first_audio_ms = round((res.first_audio_at - eos) * 1000, 1)
+                    m.barge_in_ms = res.barge_in_reaction_ms
+                first = False
+                if res.interrupted:
+                    break  # the caller has the floor; the remaining prompts are moot
+            elif isinstance(a, Transfer):
+                return await self._transfer(call, a, speaker, session)
+            elif isinstance(a, Hangup):
+                call.end_reason = a.reason or "completed"
+                return True
+        listener.rearm()
+        return False
+
+    async def _transfer(self, call: Call, t: Transfer, speaker: Speaker, session: _Session) -> bool:
+        req = TransferRequest(
+            reason=t.reason,
+            queue=t.queue or (None if t.endpoint else self.d.settings.transfer.queue),
+            endpoint=t.endpoint,
+            summary=t.summary,
+            intent=str(t.context.get("intent", "")),
+            context={k: str(v) for k, v in t.context.items() if k != "intent"},
+            timeout=self.d.settings.transfer.timeout,
+        )
+        await session.transfer("transferring", req)
+
+        async def whisper() -> None:
+            await speaker.say(f"Incoming call. {t.summary}", interruptible=False)
+
+        result = await warm_transfer(call, req, whisper=whisper)
+        await session.transfer(result.outcome, req)
+        if result.outcome == "connected":
+            call.end_reason = "transferred"
+            await call.wait_until_either_leaves()
+            return True
+        if result.outcome == "caller_hung_up":
+            call.end_reason = "caller_hangup"
+            return True
+        await speaker.say(NO_ANSWER_PROMPT)
+        return False
+
+
+class _Session:
+    """Writes the call record; a Redis problem is logged, never allowed to drop the call."""
+
+    def __init__(self, call: Call, d: AgentDeps) -> None:
+        self.call, self.d = call, d
+        self.sid = call.info.session_id
+        self.pending: list[Any] = []
+        self.last_state: dict[str, Any] = {}
+        self.lines: list[tuple[str, str]] = []
+        d.transcripts.append(self.lines)
+
+    async def create(self) -> None:
+        if self.d.store is None:
+            return
+        from ari_app.session.models import CallRecord
+
+        c = self.call
+        rec = CallRecord(session_id=self.sid, channel_id=c.channel.id, bridge_id=c.bridge_id,
+                         media_channel_id=c.media_channel_id, caller_number=c.info.caller_number,
+                         caller_name=c.info.caller_name, called_number=c.info.called)  # fmt: skip
+        with self._guard("create"):
+            await self.d.store.create(rec)
+
+    async def record(self, speaker: str, text: str, confidence: float | None) -> None:
+        from ari_app.session.models import TranscriptEntry
+
+        clean = redact_text(text)
+        self.lines.append((speaker, clean))
+        log.info(
+            "call.say" if speaker == "agent" else "call.heard", speaker=speaker, text=clean, session=self.sid
+        )
+        self.pending.append(
+            TranscriptEntry(speaker=speaker, text=clean, confidence=confidence, redacted=clean != text)
+        )
+
+    async def save(self, state: ConversationState, m: TurnMetrics, decision: dict[str, Any]) -> None:
+        if self.d.metrics is not None:
+            self.d.metrics.observe(m)
+        if self.d.store is None:
+            return
+        metrics = {k: v for k, v in m.__dict__.items() if v is not None and k != "extra"}
+        entries, self.pending = self.pending, []
+        self.last_state = state.to_dict()
+        with self._guard("save_turn"):
+            await self.d.store.save_turn(self.sid, self.last_state, entries, metrics)
+            frame = state.frame
+            slots = dict(frame.slots) if frame else {}
+            await self.d.store.update(self.sid, event=None, slots=slots, intent=frame.flow if frame else None)
+
+    async def transfer(self, status: str, req: TransferRequest) -> None:
+        if self.d.store is None:
+            return
+        with self._guard("transfer"):
+            st = {"transferring": "transferring", "connected": "transferred"}.get(status, "active")
+            await self.d.store.record_transfer(
+                self.sid,
+                st,
+                {"outcome": status, "reason": req.reason, "queue": req.queue, "summary": req.summary},
+            )
+
+    async def end(self, reason: str) -> None:
+        if self.d.store is None:
+            return
+        with self._guard("end"):
+            if self.pending:
+                await self.d.store.save_turn(self.sid, self.last_state, self.pending, None)
+            await self.d.store.end(self.sid, reason)
+
+    @contextlib.contextmanager
+    def _guard(self, what: str):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        except Exception as e:  # the call goes on without its record rather than dropping
+            log.error("session.write_failed", what=what, session=self.sid, error=str(e))
