@@ -130,18 +130,26 @@ class WebRtcVad:
     """webrtcvad: 4 µs a frame, binary decisions (1.0 / 0.0)."""
 
     name = "webrtc"
+    SETTLE_FRAMES = 6
 
     def __init__(self, mode: int = 1) -> None:
         mod = import_engine_module("VAD", "webrtc", "webrtcvad", "webrtcvad-wheels")
         self._mod, self._mode = mod, mode
         self._vad = mod.Vad(mode)
+        self._frames_seen = 0
 
     def speech_probability(self, frame: bytes) -> float:
         _check_frame(frame)
-        return 1.0 if self._vad.is_speech(frame, SAMPLE_RATE) else 0.0
+        voiced = self._vad.is_speech(frame, SAMPLE_RATE)
+        self._frames_seen += 1
+        # Its noise estimate starts at zero, so it calls the first ~100 ms of any steady noise speech.
+        if self._frames_seen <= self.SETTLE_FRAMES:
+            return 0.0
+        return 1.0 if voiced else 0.0
 
     def reset(self) -> None:
         self._vad = self._mod.Vad(self._mode)  # webrtcvad has no reset; a new instance is cheap
+        self._frames_seen = 0
 
 
 def make_vad(settings: VadSettings) -> Vad:

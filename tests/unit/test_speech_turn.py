@@ -52,6 +52,7 @@ def test_one_utterance_gives_start_speculation_and_end_with_pre_roll() -> None:
     kinds = [type(e).__name__ for _, e in events]
     assert kinds == ["SpeechStarted", "SpeculativePause", "TurnEnded"]
     (i_start, started), (i_spec, spec), (i_end, ended) = events
+    assert i_start == 52  # confirmed after 60 ms of speech
     assert started.at == pytest.approx(50 * F)  # the first voiced frame, not the confirming one
     assert i_spec == 50 + 40 + 10 - 1  # 200 ms into the silence
     assert i_end == 50 + 40 + 30 - 1  # 600 ms into the silence
