@@ -93,12 +93,30 @@ class RtpTransport:
         self._protocol: _Protocol | None = None
 
     @classmethod
-    async def open(cls, pool: PortPool, fmt: CodecName = "ulaw", **kwargs: float | int) -> RtpTransport:
-        """Bind a free port from ``pool`` and start receiving; the port returns to the pool on close."""
+    async def open(
+        cls,
+        pool: PortPool,
+        fmt: CodecName = "ulaw",
+        *,
+        jitter_depth: int = 3,
+        max_queued_frames: int = 500,
+        remote_wait: float = 2.0,
+    ) -> RtpTransport:
+        """Bind a free port from ``pool`` and start receiving; the port returns to the pool on close.
+
+        ``remote_wait``: how long `play()` waits for Asterisk's address when none is known yet.
+        """
         codec = get_codec(fmt)
         sock, port = pool.acquire()
         try:
-            self = cls(sock, codec, pool=pool, **kwargs)  # type: ignore[arg-type]
+            self = cls(
+                sock,
+                codec,
+                pool=pool,
+                jitter_depth=jitter_depth,
+                max_queued_frames=max_queued_frames,
+                remote_wait=remote_wait,
+            )
             loop = asyncio.get_running_loop()
             transport, protocol = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         except BaseException:
@@ -182,6 +200,8 @@ class RtpTransport:
 
     def _deliver(self, items: list[_Inbound]) -> None:
         for item in items:
+            if not item.payload:  # a keep-alive or empty packet: no audio to hand on
+                continue
             try:
                 pcm = self.codec.decode(item.payload)
             except ValueError as e:
