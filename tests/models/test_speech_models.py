@@ -291,3 +291,15 @@ async def test_turn_taker_end_to_end(whisper: WhisperAsr, clips: list[Clip]) -> 
     assert word_error_rate(clip.text, turn.transcript.text) < 0.3
     assert turn.speculative_hit
     assert turn.transcript_ready_at >= turn.end_of_speech_at
+
+
+def test_models_check_reports_each_engine(tmp_path: Path) -> None:
+    from ari_app.config import load_settings
+    from ari_app.speech.models_check import check_models
+
+    good = check_models(load_settings(speech={"cache_dir": str(tmp_path), "tts": {"engine": "flite"}}))
+    assert [(r.kind, r.ok) for r in good] == [("vad", True), ("asr", True), ("tts", True)]
+    assert all(r.load_s >= 0 and r.run_s > 0 for r in good[1:])
+    bad = check_models(load_settings(speech={"cache_dir": str(tmp_path), "tts": {"flite_binary": "no-such-flite",
+                                                                                "engine": "flite"}}))  # fmt: skip
+    assert bad[-1].ok is False and "flite program ('no-such-flite' not on PATH)" in bad[-1].detail
