@@ -78,6 +78,7 @@ class SentItem:
     start: float
     end: float
     last_voiced: float | None = None  # send time of the last voiced packet of a speech item
+    interrupted: bool = False  # the call ended before this step finished
 
 
 @dataclass
@@ -142,6 +143,7 @@ class CallReport:
             "sent": [
                 {
                     "kind": i.kind,
+                    "interrupted": i.interrupted,
                     "label": i.label,
                     "start": rel(i.start),
                     "end": rel(i.end),
@@ -191,8 +193,10 @@ async def place_call(
         rtp.set_remote(media.ip, media.port)
         rtp.start()
         for step, pcm in rendered:
+            started = time.monotonic()
             item = await _until_ended(_run_step(rtp, step, pcm), call.ended)
             if item is None:
+                sent.append(SentItem(_kind(step), _label(step), started, time.monotonic(), interrupted=True))
                 break
             sent.append(item)
         if listen_s > 0:
@@ -216,6 +220,19 @@ async def place_call(
         len(rtp.received),
         rtp,
     )
+
+
+def _kind(step: Step) -> str:
+    kinds = {Utterance: "speech", Dtmf: "dtmf", Silence: "silence", WaitForAgent: "wait"}
+    return kinds[type(step)]
+
+
+def _label(step: Step) -> str:
+    if isinstance(step, Utterance):
+        return step.label
+    if isinstance(step, Dtmf):
+        return step.digits
+    return f"{step.seconds:g}s" if isinstance(step, Silence) else "agent turn"
 
 
 async def _run_step(rtp: RtpPeer, step: Step, pcm: np.ndarray | None) -> SentItem:

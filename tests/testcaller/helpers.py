@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,7 +35,10 @@ def best_lag(reference: np.ndarray, received: np.ndarray) -> tuple[int, float]:
 async def wait_until(pred: Callable[[], Any], timeout: float, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await pred() if asyncio.iscoroutinefunction(pred) else pred():
+        result = pred()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
             return True
         await asyncio.sleep(step)
     return False
@@ -54,6 +58,13 @@ class Ari:
         status, body = await self.request("GET", "/channels")
         assert status == 200, body
         return body
+
+    async def sip_channel(self, call_id: str) -> dict | None:
+        """The channel whose SIP Call-ID is ``call_id`` (ARI's protocol_id), if Asterisk still has it."""
+        return next((c for c in await self.channels() if c.get("protocol_id") == call_id), None)
+
+    async def channel_gone(self, channel_id: str) -> bool:
+        return all(c["id"] != channel_id for c in await self.channels())
 
     async def originate_to_agent(
         self, *, extension: str = "1001", timeout_s: int = 10, headers: dict[str, str] | None = None
