@@ -87,7 +87,9 @@ def check_models(settings: Settings) -> list[ModelReport]:
             _timed("vad", vad.name, load, per_frame_us / 1e6, f"{per_frame_us:.0f} µs/frame, {voiced} voiced")
         )
     except SpeechEngineError as e:
-        reports.append(ModelReport("vad", sp.vad.engine, False, round(time.perf_counter() - t0, 3), 0.0, str(e)))
+        reports.append(
+            ModelReport("vad", sp.vad.engine, False, round(time.perf_counter() - t0, 3), 0.0, str(e))
+        )
 
     whisper: WhisperAsr | None = None
     t0 = time.perf_counter()
@@ -107,11 +109,15 @@ def check_models(settings: Settings) -> list[ModelReport]:
                 _timed("asr", asr.name, load, run, f"RTF {rtf:.2f}, WER {wer:.2f}: {heard.text!r}")
             )
     except SpeechEngineError as e:
-        reports.append(ModelReport("asr", sp.asr.engine, False, round(time.perf_counter() - t0, 3), 0.0, str(e)))
+        reports.append(
+            ModelReport("asr", sp.asr.engine, False, round(time.perf_counter() - t0, 3), 0.0, str(e))
+        )
 
     t0 = time.perf_counter()
     try:
         reports.append(asyncio.run(_check_tts(settings, whisper)))
     except SpeechEngineError as e:
-        reports.append(ModelReport("tts", sp.tts.engine, False, round(time.perf_counter() - t0, 3), 0.0, str(e)))
+        reports.append(
+            ModelReport("tts", sp.tts.engine, False, round(time.perf_counter() - t0, 3), 0.0, str(e))
+        )
     return reports

@@ -23,8 +23,9 @@ class VadSettings(_Section):
     engine: Literal["silero", "webrtc"] = "silero"
     # webrtcvad aggressiveness 0..3; 1 had no misses in the lab. Ignored by silero.
     webrtc_mode: int = Field(default=1, ge=0, le=3)
-    # Reject frames dominated by a DTMF dual tone (webrtcvad fires on them; silero does not need it).
-    dtmf_guard: bool = True
+    # Reject frames dominated by a DTMF dual tone. None = only for webrtc, which fires on keypresses;
+    # silero ignores them by itself (tested) and the guard would double its cost per frame.
+    dtmf_guard: bool | None = None
 
 
 class OpenAiAsrSettings(_Section):

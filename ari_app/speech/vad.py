@@ -155,4 +155,5 @@ class WebRtcVad:
 def make_vad(settings: VadSettings) -> Vad:
     """A fresh VAD for one stream, as configured."""
     vad: Vad = SileroVad() if settings.engine == "silero" else WebRtcVad(settings.webrtc_mode)
-    return DtmfGuard(vad) if settings.dtmf_guard else vad
+    guard = settings.dtmf_guard if settings.dtmf_guard is not None else settings.engine == "webrtc"
+    return DtmfGuard(vad) if guard else vad
