@@ -53,10 +53,13 @@ class Ari:
         self.http = http
         self.app = app
         self.started: dict[str, asyncio.Event] = {}
+        self.ended: list[str] = []  # StasisEnd seen: hung up by someone (we only hang up at the end)
 
-    async def call(self, method: str, path: str, **params: str) -> dict:
+    async def call(self, method: str, path: str, *, missing_ok: bool = False, **params: str) -> dict:
         async with self.http.request(method, self.url + path, params=params) as r:
             body = await r.json(content_type=None) if r.content_length != 0 else None
+            if r.status == 404 and missing_ok:
+                return {}
             assert r.status < 300, f"{method} {path} {params} -> {r.status} {body}"
             return body or {}
 
@@ -70,6 +73,8 @@ class Ari:
             event = msg.json()
             if event.get("type") == "StasisStart":
                 self.stasis_started(event["channel"]["id"]).set()
+            elif event.get("type") == "StasisEnd":
+                self.ended.append(event["channel"]["id"])
 
     async def external_media(self, transport: RtpTransport, fmt: str) -> tuple[str, str, int]:
         """Create the channel, wait for its StasisStart, return (id, Asterisk RTP host, port)."""
@@ -120,6 +125,7 @@ async def test_tone_crosses_a_real_bridge_both_ways(asterisk, settings: Settings
             result = await a.play(tone(1000, 1.0))
             assert result.frames_sent == 50 and not result.stopped
             pcm_b = await heard_by_b
+            assert not ari.ended, f"channels {ari.ended} were hung up mid-test (another test reset Asterisk?)"
 
             peak, share, rms = dominant_frequency(pcm_b)
             assert len(pcm_b) >= 320 * 40, f"B got only {len(pcm_b)} bytes of {fmt} audio"
@@ -134,9 +140,9 @@ async def test_tone_crosses_a_real_bridge_both_ways(asterisk, settings: Settings
             assert a.stats.unexpected_source == 0 and a.stats.wrong_payload_type == 0, a.stats
         finally:
             for channel in channels:
-                await ari.call("DELETE", f"/channels/{channel}")
+                await ari.call("DELETE", f"/channels/{channel}", missing_ok=True)
             if bridge_id:
-                await ari.call("DELETE", f"/bridges/{bridge_id}")
+                await ari.call("DELETE", f"/bridges/{bridge_id}", missing_ok=True)
             await a.close()
             await b.close()
             pump.cancel()
