@@ -37,11 +37,15 @@ class HibariTts(ClauseTts):
             raise SpeechEngineError(f"TTS engine 'hibari' failed to load: {e}") from None
         self.rate, self.seed = rate, seed
         self.identity = TtsIdentity("hibari", _version("hibari-tts"), "heart", rate, seed)
+        # Its G2P (tagger, lexicon caches) is not documented as thread-safe; clauses are ~10 ms anyway.
+        self._lock = threading.Lock()
         self.render("Warm up.")  # the G2P loads lazily and costs a second on the first call
 
     def render(self, clause: str) -> tuple[np.ndarray, int]:
         # A fixed seed per clause: the same text always gives the same audio (the cache relies on it).
-        return self._tts(clause, speed=self.rate, seed=self.seed), int(self._tts.sample_rate)
+        with self._lock:
+            audio = self._tts(clause, speed=self.rate, seed=self.seed)
+        return audio, int(self._tts.sample_rate)
 
 
 class PiperTts(ClauseTts):

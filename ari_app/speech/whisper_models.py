@@ -61,7 +61,12 @@ def base_dir(cache_dir: Path) -> Path:
                     shutil.copyfileobj(src, out, length=8 << 20)
         for extra in extras:
             shutil.copy2(extra, tmp / extra.name)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "model.bin").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process joined it first
     except OSError as e:
         raise SpeechEngineError(
             f"ASR engine 'whisper' (model base): cannot join model into {cache_dir}: {e}"
