@@ -20,6 +20,7 @@ from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_te
 from ari_app.dialog.flows import Goto, PatternOverride
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
+from ari_app.dialog.nlu.types import IntentScore
 from ari_app.dialog.policy import EscalationPolicy, PolicySettings
 from ari_app.dialog.redact import mask, redact
 from ari_app.dialog.repair import Cues, detect, split_requests, yes_no
@@ -112,7 +113,7 @@ class DialogEngine(StepRunner):
             out.note("pattern", "repeat")
             out.say(state.last_prompt or "How can I help you?")
             return
-        if cues.cancel and self._enabled(state, "cancel"):
+        if cues.cancel and state.frame is not None and self._enabled(state, "cancel"):
             return await self._cancel(state, out)
         frame = state.frame
         if frame is not None and frame.awaiting:
@@ -405,7 +406,7 @@ class DialogEngine(StepRunner):
 
     def _confident_intent(self, text: str) -> str | None:
         parse = self.nlu.parse(text)
-        ranked = [i for i in parse.intents if i.name in self.flowset.flows]
+        ranked = [IntentScore(str(i.name), float(i.score)) for i in parse.intents if i.name in self.flowset.flows]
         if parse.out_of_scope or not ranked or ranked[0].score < self.settings.intent_confidence_min:
             return None
         return ranked[0].name
@@ -432,7 +433,7 @@ class DialogEngine(StepRunner):
                 state.no_match_streak = 0
                 return await self.start_flow(state, first[0], out, first[1])
         parse = self.nlu.parse(text)
-        ranked = [i for i in parse.intents if i.name in self.flowset.flows]
+        ranked = [IntentScore(str(i.name), float(i.score)) for i in parse.intents if i.name in self.flowset.flows]
         out.note("intents", [(i.name, round(i.score, 3)) for i in ranked[:3]])
         threshold = self.settings.intent_confidence_min
         if ranked and not parse.out_of_scope and ranked[0].score >= threshold:

@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 
 _CANCEL = re.compile(
-    r"^\W*(?:(?:no,?\s+)?(?:please\s+)?(?:cancel|stop|quit|abort)(?:\s+(?:it|that|this|please))*"
-    r"|never\s*mind|forget\s+(?:it|about\s+it)|i\s+(?:don'?t|do\s+not)\s+want\s+(?:to\s+do\s+)?"
-    r"(?:that|this|it)(?:\s+anymore)?|scratch\s+that)\W*$",
+    r"\b(?:never\s*mind|forget\s+(?:it|about\s+it)|scratch\s+that|"
+    r"(?:cancel|stop|quit|abort)(?:\s+(?:that|this|it))?(?:\s+please)?\W*$|"
+    r"i\s+(?:don'?t|do\s+not)\s+want\s+(?:to\s+do\s+)?(?:that|this|it)(?:\s+anymore)?)"
+    r"|^\W*(?:please\s+)?(?:cancel|stop|quit|abort)\W*$",
     re.I,
 )
 _REPEAT = re.compile(

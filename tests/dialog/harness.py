@@ -1,0 +1,117 @@
+"""Runs YAML conversation transcripts against the engine with the real understanding and a
+demo backend on a loopback port. Shared by the pytest file and the benchmark."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from ari_app.demo_backend import create_app
+from ari_app.dialog.engine import DialogEngine
+from ari_app.dialog.loader import load_flows
+from ari_app.dialog.state import CallContext, CallerInput, Turn
+from ari_app.dialog.tools import ToolClient
+
+ROOT = Path(__file__).resolve().parents[2]
+CONVERSATIONS = Path(__file__).parent / "conversations"
+SECRET = "test-secret-for-demo-backend"
+
+
+async def start_backend() -> tuple[web.AppRunner, str]:
+    os.environ["IVA_DEMO_SECRET"] = SECRET
+    runner = web.AppRunner(create_app(":memory:", secret=SECRET, faults=True))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def caller_input(line: Any) -> CallerInput:
+    if isinstance(line, dict):
+        return CallerInput(text=line.get("text"), digits=line.get("digits"),
+                           asr_confidence=line.get("confidence", 1.0), no_input=line.get("silence", False))  # fmt: skip
+    if isinstance(line, bool):  # YAML reads a bare yes/no as a boolean
+        line = "yes" if line else "no"
+    line = str(line)
+    if line == "<silence>":
+        return CallerInput(no_input=True)
+    if line.startswith("#"):
+        return CallerInput(digits=line[1:])
+    return CallerInput(text=line)
+
+
+@dataclass
+class Outcome:
+    turns: list[Turn] = field(default_factory=list)
+    interim: list[list[str]] = field(default_factory=list)
+    decision_ms: list[float] = field(default_factory=list)
+
+
+async def run_conversation(spec: dict[str, Any], nlu: Any, check: bool = True) -> Outcome:
+    """Play the caller lines; with ``check`` assert each expectation, naming the turn that failed."""
+    paths = [ROOT / p for p in spec.get("flows", ["flows"])]
+    engine = DialogEngine(load_flows(paths), nlu, ToolClient())
+    out = Outcome()
+    try:
+        turn = engine.start(CallContext(call_id="test", caller_number="5551234567"))
+        if check:
+            _expect(spec.get("greeting", {}), turn, [], "greeting")
+        for i, step in enumerate(spec["turns"]):
+            heard: list[str] = []
+            started = time.perf_counter()
+            turn = await engine.handle(turn.state, caller_input(step["caller"]), on_action=lambda a: heard.append(a.text))
+            out.decision_ms.append((time.perf_counter() - started) * 1000)
+            out.turns.append(turn)
+            out.interim.append(heard)
+            if check:
+                _expect(step, turn, heard, f"turn {i + 1} ({step['caller']!r})")
+    finally:
+        await engine.tool_client.close()  # type: ignore[union-attr]
+    return out
+
+
+def _expect(step: dict[str, Any], turn: Turn, heard: list[str], where: str) -> None:
+    said = " ".join(turn.says)
+    for text in _list(step.get("says")):
+        assert text.lower() in said.lower(), f"{where}: expected the agent to say {text!r}; it said {said!r}"
+    for text in _list(step.get("not_says")):
+        assert text.lower() not in said.lower(), f"{where}: the agent should not say {text!r}; it said {said!r}"
+    for text in _list(step.get("holding")):
+        assert any(text.lower() in h.lower() for h in heard), f"{where}: no holding phrase {text!r} (got {heard})"
+    frame = turn.state.frame
+    for name, value in (step.get("slots") or {}).items():
+        got = frame.slots.get(name) if frame else None
+        assert str(got) == str(value), f"{where}: slot {name} = {got!r}, expected {value!r}"
+    if "transfer" in step:
+        t = turn.transfer
+        assert t is not None, f"{where}: expected a transfer ({step['transfer']}); actions: {turn.actions}"
+        assert t.reason == step["transfer"], f"{where}: transfer reason {t.reason!r}, expected {step['transfer']!r}"
+        assert t.summary, f"{where}: transfer without a summary"
+    elif step.get("no_transfer", True) and turn.transfer is not None and "hangup" not in step:
+        raise AssertionError(f"{where}: unexpected transfer {turn.transfer}")
+    if step.get("hangup"):
+        assert any(a.kind == "hangup" for a in turn.actions), f"{where}: expected a hangup; got {turn.actions}"
+    for key, value in (step.get("decision") or {}).items():
+        assert turn.decision.get(key) == value, f"{where}: decision {key} = {turn.decision.get(key)!r}, expected {value!r}"
+    if "flow" in step:
+        assert (frame.flow if frame else None) == step["flow"], f"{where}: active flow {frame and frame.flow!r}"
+    for text in _list(step.get("transcript_lacks")):
+        joined = " ".join(t["text"] for t in turn.state.transcript)
+        assert text not in joined, f"{where}: transcript leaks {text!r}"
+
+
+def _list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def load_conversations() -> list[tuple[str, dict[str, Any]]]:
+    return [(p.stem, yaml.safe_load(p.read_text())) for p in sorted(CONVERSATIONS.glob("*.yaml"))]
