@@ -406,7 +406,9 @@ class DialogEngine(StepRunner):
 
     def _confident_intent(self, text: str) -> str | None:
         parse = self.nlu.parse(text)
-        ranked = [IntentScore(str(i.name), float(i.score)) for i in parse.intents if i.name in self.flowset.flows]
+        ranked = [
+            IntentScore(str(i.name), float(i.score)) for i in parse.intents if i.name in self.flowset.flows
+        ]
         if parse.out_of_scope or not ranked or ranked[0].score < self.settings.intent_confidence_min:
             return None
         return ranked[0].name
@@ -433,7 +435,9 @@ class DialogEngine(StepRunner):
                 state.no_match_streak = 0
                 return await self.start_flow(state, first[0], out, first[1])
         parse = self.nlu.parse(text)
-        ranked = [IntentScore(str(i.name), float(i.score)) for i in parse.intents if i.name in self.flowset.flows]
+        ranked = [
+            IntentScore(str(i.name), float(i.score)) for i in parse.intents if i.name in self.flowset.flows
+        ]
         out.note("intents", [(i.name, round(i.score, 3)) for i in ranked[:3]])
         threshold = self.settings.intent_confidence_min
         if ranked and not parse.out_of_scope and ranked[0].score >= threshold:

@@ -66,7 +66,9 @@ async def run_conversation(spec: dict[str, Any], nlu: Any, check: bool = True) -
         for i, step in enumerate(spec["turns"]):
             heard: list[str] = []
             started = time.perf_counter()
-            turn = await engine.handle(turn.state, caller_input(step["caller"]), on_action=lambda a: heard.append(a.text))
+            turn = await engine.handle(
+                turn.state, caller_input(step["caller"]), on_action=lambda a, h=heard: h.append(a.text)
+            )
             out.decision_ms.append((time.perf_counter() - started) * 1000)
             out.turns.append(turn)
             out.interim.append(heard)
@@ -82,9 +84,13 @@ def _expect(step: dict[str, Any], turn: Turn, heard: list[str], where: str) -> N
     for text in _list(step.get("says")):
         assert text.lower() in said.lower(), f"{where}: expected the agent to say {text!r}; it said {said!r}"
     for text in _list(step.get("not_says")):
-        assert text.lower() not in said.lower(), f"{where}: the agent should not say {text!r}; it said {said!r}"
+        assert text.lower() not in said.lower(), (
+            f"{where}: the agent should not say {text!r}; it said {said!r}"
+        )
     for text in _list(step.get("holding")):
-        assert any(text.lower() in h.lower() for h in heard), f"{where}: no holding phrase {text!r} (got {heard})"
+        assert any(text.lower() in h.lower() for h in heard), (
+            f"{where}: no holding phrase {text!r} (got {heard})"
+        )
     frame = turn.state.frame
     for name, value in (step.get("slots") or {}).items():
         got = frame.slots.get(name) if frame else None
@@ -92,16 +98,24 @@ def _expect(step: dict[str, Any], turn: Turn, heard: list[str], where: str) -> N
     if "transfer" in step:
         t = turn.transfer
         assert t is not None, f"{where}: expected a transfer ({step['transfer']}); actions: {turn.actions}"
-        assert t.reason == step["transfer"], f"{where}: transfer reason {t.reason!r}, expected {step['transfer']!r}"
+        assert t.reason == step["transfer"], (
+            f"{where}: transfer reason {t.reason!r}, expected {step['transfer']!r}"
+        )
         assert t.summary, f"{where}: transfer without a summary"
     elif step.get("no_transfer", True) and turn.transfer is not None and "hangup" not in step:
         raise AssertionError(f"{where}: unexpected transfer {turn.transfer}")
     if step.get("hangup"):
-        assert any(a.kind == "hangup" for a in turn.actions), f"{where}: expected a hangup; got {turn.actions}"
+        assert any(a.kind == "hangup" for a in turn.actions), (
+            f"{where}: expected a hangup; got {turn.actions}"
+        )
     for key, value in (step.get("decision") or {}).items():
-        assert turn.decision.get(key) == value, f"{where}: decision {key} = {turn.decision.get(key)!r}, expected {value!r}"
+        assert turn.decision.get(key) == value, (
+            f"{where}: decision {key} = {turn.decision.get(key)!r}, expected {value!r}"
+        )
     if "flow" in step:
-        assert (frame.flow if frame else None) == step["flow"], f"{where}: active flow {frame and frame.flow!r}"
+        assert (frame.flow if frame else None) == step["flow"], (
+            f"{where}: active flow {frame and frame.flow!r}"
+        )
     for text in _list(step.get("transcript_lacks")):
         joined = " ".join(t["text"] for t in turn.state.transcript)
         assert text not in joined, f"{where}: transcript leaks {text!r}"
