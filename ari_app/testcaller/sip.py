@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from ari_app.testcaller.sdp import SdpError, SdpMedia, build_sdp, parse_sdp
 from ari_app.testcaller.sip_dialog import CallRejected, Dialog, SipError, SipTimeout, SipTransport
 from ari_app.testcaller.sip_message import SipMessage, new_call_id, new_tag, tag_of, uri_of
+
+_TARGET = re.compile(r"[A-Za-z0-9*#+_.-]{1,64}")
 
 __all__ = ["CallRejected", "SipCall", "SipError", "SipTimeout", "SipTimings", "SipTransport"]
 
@@ -45,6 +48,10 @@ class SipCall:
         display: str = "ari-app test caller",
         extra_headers: Sequence[tuple[str, str]] = (),
     ) -> None:
+        if not _TARGET.fullmatch(target):
+            raise SipError(
+                f"call target {target!r} is not a dialable extension (letters, digits, * # + _ . - only)"
+            )
         self.target = target
         self.request_uri = f"sip:{target}@{remote[0]}:{remote[1]}"
         self.extra_headers = list(extra_headers)

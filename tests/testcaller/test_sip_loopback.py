@@ -10,10 +10,10 @@ import pytest
 
 from ari_app.testcaller import audio
 from ari_app.testcaller.agent_phone import AgentPhone
-from ari_app.testcaller.caller import Silence, Utterance, place_call
+from ari_app.testcaller.caller import Silence, Utterance, WaitForAgent, place_call
 from ari_app.testcaller.rtp_peer import RtpPeer
 from ari_app.testcaller.sdp import parse_sdp
-from ari_app.testcaller.sip import CallRejected, SipCall, SipTimeout, SipTransport
+from ari_app.testcaller.sip import CallRejected, SipCall, SipError, SipTimeout, SipTransport
 from ari_app.testcaller.sip_message import parse_message
 from tests.testcaller.helpers import dominant_frequency, wait_until
 
@@ -99,3 +99,20 @@ async def test_invite_is_retransmitted_every_500ms_until_a_response_then_times_o
         invites[0].header("Via")
     }
     assert call.timings.ended_by == "timeout"
+
+
+async def test_wait_for_agent_returns_once_the_agent_has_spoken_and_gone_quiet() -> None:
+    async with AgentPhone(port=0, greeting=audio.tone(600, 1.0)) as phone:
+        assert phone._transport is not None
+        report = await place_call(
+            "agent", [WaitForAgent(timeout_s=5, quiet_s=0.5)], listen_s=0, sip_port=phone._transport.port
+        )
+    wait = report.sent[0]
+    assert wait.kind == "wait" and not wait.interrupted
+    greeting_end = report.heard[-1][1]
+    assert wait.end - greeting_end == pytest.approx(0.5, abs=0.15)
+
+
+async def test_bad_target_is_a_clear_error() -> None:
+    with pytest.raises(SipError, match="'10 01' is not a dialable extension"):
+        await place_call("10 01", [], listen_s=0)
