@@ -4,6 +4,7 @@ exits non-zero; tracebacks are reserved for our own bugs."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import wraps
 from pathlib import Path
@@ -125,3 +126,93 @@ def main() -> None:  # pragma: no cover - console entry
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# ---------------------------------------------------------------------- the agent
+FlowsArg = Annotated[list[Path] | None, typer.Argument(help="flow files or folders (default: flows/)")]
+
+
+@app.command("serve")
+@friendly
+def serve(config: ConfigOpt = None, flows: FlowsArg = None) -> None:
+    """Run the agent against the configured Asterisk (ARI) and Redis until stopped."""
+    import asyncio
+
+    from ari_app.logs import configure_logging
+    from ari_app.service import Service, run_forever
+
+    s = settings(config)
+    configure_logging(s.log_level)
+    asyncio.run(run_forever(Service(s, flows)))
+
+
+@app.command("demo")
+@friendly
+def demo(config: ConfigOpt = None, no_stay: Annotated[bool, typer.Option("--no-stay")] = False) -> None:
+    """Embedded stack + demo backend + agent, one demo call printed, then wait for softphone calls."""
+    import asyncio
+
+    from ari_app.demo import run_demo
+    from ari_app.logs import configure_logging
+
+    s = settings(config)
+    configure_logging(os.environ.get("ARI_APP_DEMO_LOG", "warning"))
+    raise typer.Exit(asyncio.run(run_demo(s, stay_up=not no_stay)))
+
+
+@app.command("chat")
+@friendly
+def chat(flows: FlowsArg = None, config: ConfigOpt = None) -> None:
+    """Text simulator: type as the caller (#1234 for keys), see replies, slots and decisions."""
+    from ari_app.dialog.chat import run_chat
+    from ari_app.service import DEFAULT_FLOWS
+
+    run_chat([str(p) for p in (flows or DEFAULT_FLOWS)])
+
+
+flows_app = typer.Typer(help="Dialogue flows.")
+app.add_typer(flows_app, name="flows")
+
+
+@flows_app.command("check")
+def flows_check(flows: FlowsArg = None) -> None:
+    """Validate flow files; every problem is reported at once with file and key path."""
+    from ari_app.dialog.loader import check_flows
+    from ari_app.service import DEFAULT_FLOWS
+
+    problems = check_flows([str(p) for p in (flows or DEFAULT_FLOWS)])
+    for p in problems:
+        console.print(f"[red]✗[/] {p}")
+    if problems:
+        raise typer.Exit(1)
+    console.print("[green]flows OK[/]")
+
+
+models_app = typer.Typer(help="Packaged speech and NLU models.")
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("check")
+@friendly
+def models_check(config: ConfigOpt = None) -> None:
+    """Load every configured model and print how long it takes."""
+    from ari_app.speech.models_check import check_models
+
+    reports = check_models(settings(config))
+    t = Table(title="models")
+    for col in ("model", "ok", "load s", "detail"):
+        t.add_column(col)
+    bad = False
+    for r in reports:
+        d = r.__dict__ if hasattr(r, "__dict__") else dict(r)
+        ok = bool(d.get("ok"))
+        bad |= not ok
+        t.add_row(
+            str(d.get("name")),
+            "yes" if ok else "[red]no[/]",
+            str(d.get("load_s", "")),
+            str(d.get("detail", "")),
+        )
+    Console().print(t)
+    if bad:
+        raise typer.Exit(1)

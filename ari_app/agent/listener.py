@@ -68,6 +68,7 @@ class Listener:
         self.events: asyncio.Queue[ListenerEvent] = asyncio.Queue()
         self.barge = BargeInDetector(turn)
         self.watching_barge_in = False
+        self.speaking = False  # no-input is not counted while we talk
         self.inter_digit_timeout = inter_digit_timeout
         self.digit_terminator = "#"
         self.max_digits = 32
@@ -92,8 +93,9 @@ class Listener:
         self.watching_barge_in = on
         self.barge.reset()
 
-    def rearm(self) -> None:
-        """A prompt finished: the no-input timer starts from now."""
+    def set_speaking(self, on: bool) -> None:
+        """While we talk the caller is not 'silent'; when we stop, the no-input timer starts anew."""
+        self.speaking = on
         self._taker.endpointer._idle_frames = 0
 
     def _observe(self, prob: float, now: float) -> None:
@@ -108,12 +110,26 @@ class Listener:
 
     async def _speech(self) -> None:
         async for ev in self._taker.turns(self._pcm()):
+            if isinstance(ev, NoInput) and self.speaking:
+                continue
             self.events.put_nowait(ev)
 
     async def _digits(self) -> None:
-        """Group DTMF key presses into one entry: terminator, max length, or inter-digit pause."""
+        """Group DTMF key presses into one entry: terminator, max length, or inter-digit pause.
+
+        A terminator pressed right after an entry that was already complete (max length
+        reached) belongs to that entry and is swallowed, not reported as a new one.
+        """
+        full_at: float | None = None
         while True:
             first: Digit = await self.call.digits.get()
+            if (
+                full_at is not None
+                and first.digit == self.digit_terminator
+                and first.at - full_at < self.inter_digit_timeout
+            ):
+                full_at = None
+                continue
             buf, t0, last = [first.digit], first.at, first.at
             # A key press also interrupts a playing prompt (like speech does).
             self.events.put_nowait(BargeIn(at=first.at))
@@ -124,4 +140,5 @@ class Listener:
                     break
                 buf.append(d.digit)
                 last = d.at
+            full_at = last if buf[-1] != self.digit_terminator and len(buf) >= self.max_digits else None
             self.events.put_nowait(Digits("".join(buf), t0, last))

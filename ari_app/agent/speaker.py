@@ -65,6 +65,7 @@ class Speaker:
                 await asyncio.sleep(0.005)
 
         self.listener.watch_barge_in(interruptible)
+        self.listener.set_speaking(True)
         first_audio: float | None = None
         reaction: float | None = None
         sent_total = 0
@@ -93,6 +94,7 @@ class Speaker:
                 self.listener.watch_barge_in(True)
         finally:
             self.listener.watch_barge_in(False)
+            self.listener.set_speaking(False)
             if not synth_task.done():
                 synth_task.cancel()
 

@@ -63,7 +63,9 @@ class AgentDeps:
     settings: Any  # ari_app.config.Settings
     store: Any | None = None  # ari_app.session.store.SessionStore
     metrics: Any | None = None  # ari_app.agent.metrics.AgentMetrics
+    prompts: list[str] = field(default_factory=list)  # fixed prompts to pre-synthesise
     transcripts: list[list[tuple[str, str]]] = field(default_factory=list)  # demo/CLI printing
+    turn_metrics: list[TurnMetrics] = field(default_factory=list)
 
 
 class VoiceAgent:
@@ -106,6 +108,8 @@ class VoiceAgent:
                 state = turn.state
                 decided = time.monotonic()
                 m.decide_ms = round((decided - decided0) * 1000, 1)
+                log.info("call.turn", session=call.info.session_id, input=m.input, decision=turn.decision,
+                         actions=[type(a).__name__ for a in turn.actions])  # fmt: skip
                 ended = await self._perform(call, turn.actions, speaker, listener, session, (m, pending))
                 await session.save(state, m, turn.decision)
         finally:
@@ -140,6 +144,7 @@ class VoiceAgent:
                        session: _Session, timing: tuple[TurnMetrics, float | None] | None) -> bool:  # fmt: skip
         """Carry out the engine's actions. Returns True when the conversation is over."""
         first = True
+        listener.max_digits, listener.digit_terminator = 32, "#"  # until the engine hints otherwise
         for a in actions:
             if isinstance(a, CollectDigits):
                 listener.max_digits = a.max
@@ -161,7 +166,6 @@ class VoiceAgent:
             elif isinstance(a, Hangup):
                 call.end_reason = a.reason or "completed"
                 return True
-        listener.rearm()
         return False
 
     async def _transfer(self, call: Call, t: Transfer, speaker: Speaker, session: _Session) -> bool:
@@ -228,6 +232,7 @@ class _Session:
         )
 
     async def save(self, state: ConversationState, m: TurnMetrics, decision: dict[str, Any]) -> None:
+        self.d.turn_metrics = [*self.d.turn_metrics[-999:], m]
         if self.d.metrics is not None:
             self.d.metrics.observe(m)
         if self.d.store is None:

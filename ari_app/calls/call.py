@@ -97,6 +97,8 @@ class Call:
         self.agent_events: asyncio.Queue[Event] | None = None
         self.digits: asyncio.Queue[Digit] = asyncio.Queue()
         self.hung_up = asyncio.Event()
+        self.resumed = False  # adopted from a dead instance (takeover)
+        self.resume_state: dict | None = None  # the conversation state saved before the crash
         self.handed_off = False  # set by transfer/shutdown handoff: do not hang the caller up
         self.end_reason = "unknown"
         self._queue = events.subscribe(channel.id)
@@ -142,7 +144,8 @@ class Call:
     async def setup(self) -> None:
         """Answer, bridge, and attach our RTP leg (waiting for its StasisStart: 422 race)."""
         t0 = time.monotonic()
-        await self.ari.answer(self.channel.id)
+        if self.channel.state != "Up":
+            await self.ari.answer(self.channel.id)
         self.bridge_id = f"{OWN_PREFIX}br-{self.info.session_id}"
         await self.ari.create_bridge(self.bridge_id, type="mixing", name=f"iva {self.info.session_id}")
         await self.ari.add_to_bridge(self.bridge_id, self.channel.id)
@@ -196,6 +199,7 @@ class Call:
     def handle_event(self, ev: Event) -> None:
         if ev.channel is None or ev.channel.id != self.channel.id:
             return
+        self.log.debug("call.event", type=ev.type, cause=ev.cause_txt)
         if ev.type == "ChannelDtmfReceived" and ev.digit:
             self.digits.put_nowait(Digit(ev.digit, ev.duration_ms or 0, time.monotonic()))
         elif ev.type in HANGUP_EVENTS and not self.handed_off:

@@ -56,6 +56,10 @@ def test_spoken_datetimes(spoken: str, expected: str) -> None:
 
 
 TIMES = [
+    # how Whisper writes a time said on its own
+    ("1130", "11:30"),
+    ("11.30.", "11:30"),
+    ("at 930", "09:30"),
     ("five pm", "17:00"),
     ("at eight thirty in the morning", "08:30"),
     ("half past ten", "10:30"),

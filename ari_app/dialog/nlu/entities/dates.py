@@ -32,7 +32,9 @@ _BARE_ORDINAL = re.compile(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b|\b(\d{1,2})(?:st
 _NUMERIC = re.compile(r"\b(\d{1,2})[/-](\d{1,2})(?:[/-](\d{2,4}))?\b")
 
 _PERIOD = r"(am|pm|a\.m|p\.m|a m|p m|in the morning|in the afternoon|in the evening|at night|tonight)"
-_CLOCK = re.compile(rf"\b(?:at\s+)?(\d{{1,2}})(?::|\s+)(\d{{2}})(?:\s*{_PERIOD})?\b")
+_CLOCK = re.compile(rf"\b(?:at\s+)?(\d{{1,2}})(?::|\.|\s+)(\d{{2}})(?:\s*{_PERIOD})?\b")
+# ASR writes a spoken time on its own as "1130": only when it is the whole answer (else: a year?).
+_COMPACT = re.compile(rf"^\s*(?:at\s+)?(\d{{1,2}})(\d{{2}})(?:\s*{_PERIOD})?[.\s]*$")
 _HOUR = re.compile(rf"\b(?:at\s+)?(\d{{1,2}})(?:\s*o'?clock)?\s*{_PERIOD}")
 _OCLOCK = re.compile(r"\b(?:at\s+)?(\d{1,2})\s*o'?clock\b")
 _PAST_TO = re.compile(
@@ -82,6 +84,11 @@ def find_time(norm: str) -> _Found | None:
         t = _hour24(int(m.group(1)), int(m.group(2)), m.group(3))
         if t:
             return _Found(t, m.span(), 0.95 if m.group(3) else 0.85)
+    m = _COMPACT.search(norm)
+    if m and int(m.group(2)) < 60:
+        t = _hour24(int(m.group(1)), int(m.group(2)), m.group(3))
+        if t:
+            return _Found(t, m.span(), 0.75)
     for pattern, confidence in ((_HOUR, 0.95), (_OCLOCK, 0.85), (_AT_HOUR, 0.8)):
         m = pattern.search(norm)
         if m:

@@ -1,0 +1,63 @@
+"""Adopting calls another instance left behind (crash, kill -9, restart).
+
+Asterisk keeps the caller in our Stasis app when the instance that drove the call dies. The
+session lease in Redis says who may drive it: once the dead owner's lease expires, exactly one
+instance wins ``take_over`` and rebuilds the media path; the conversation resumes from the
+state saved after the last turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+
+from ari_app.ari.models import Channel
+from ari_app.calls.call import Call
+
+log = structlog.get_logger(__name__)
+
+
+async def adopt_call(manager: Any, store: Any, ch: Channel) -> bool:
+    """Try to take over one orphaned caller channel. Returns True when this instance now drives it."""
+    if ch.id in manager.calls:
+        return False
+    sid = resume = None
+    record = None
+    if store is not None:
+        sid = await store.by_channel(ch.id)
+        if sid:
+            try:
+                record = await store.take_over(sid)
+            except Exception as e:  # e.g. SessionCorrupt: start afresh rather than leave the caller stranded
+                log.error("takeover.record_unreadable", session=sid, error=str(e))
+                record = None
+            if record is None and await store.leases.owner(sid):
+                return False  # its owner is alive (or its lease has not expired yet)
+    if ch.id in manager.calls:  # adopted meanwhile by a reconnect pass
+        return False
+    if record is not None:
+        resume = record.conversation_state or None
+        if record.media_channel_id:
+            with contextlib.suppress(Exception):
+                await manager.ari.hangup(record.media_channel_id)
+        if record.bridge_id:
+            with contextlib.suppress(Exception):
+                await manager.ari.destroy_bridge(record.bridge_id)
+    # Bridges named after the session must go before the new Call recreates them.
+    if sid:
+        with contextlib.suppress(Exception):
+            await manager.ari.destroy_bridge(f"iva-br-{sid}")
+    await manager.ari.subscribe(f"channel:{ch.id}")
+    args = ch.dialplan.app_data.split(",")[1:] if ch.dialplan.app_data else []
+    call = Call(
+        manager.settings, manager.ari, manager.events, ch, args, manager.new_transport, session_id=sid
+    )
+    call.resume_state = resume
+    call.resumed = record is not None
+    manager.calls[ch.id] = call
+    manager.tasks[ch.id] = asyncio.create_task(manager._supervise(call), name=f"call-{ch.id}")
+    log.info("takeover.adopted", channel=ch.id, session=sid, resumed=resume is not None)
+    return True

@@ -1,0 +1,169 @@
+"""The running agent: loads the engines once, connects to Redis and ARI, serves the agent web
+page, and hands every new call to a VoiceAgent. Also adopts calls left behind by a crashed or
+restarted instance (takeover)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ari_app.agent.voice import AgentDeps, VoiceAgent
+from ari_app.ari.models import Channel
+from ari_app.calls.manager import CallManager
+from ari_app.config import Settings
+
+log = structlog.get_logger(__name__)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FLOWS = [REPO_ROOT / "flows"]
+PROMPT_KEYS = {"prompt", "reprompts", "say", "greeting", "holding_phrase", "message", "text"}
+
+
+def fixed_prompts(flowset: Any) -> list[str]:
+    """Prompts without template fields: synthesised once at start-up so callers never wait on them."""
+    found: set[str] = set()
+
+    def walk(v: Any, key: str = "") -> None:
+        if hasattr(v, "model_dump"):
+            v = v.model_dump()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, str(k))
+        elif isinstance(v, list):
+            for x in v:
+                walk(x, key)
+        elif isinstance(v, str) and key in PROMPT_KEYS and "{" not in v and v.strip():
+            found.add(v)
+
+    walk(flowset.flows)
+    found.add(flowset.greeting)
+    return sorted(found)
+
+
+def load_agent_deps(settings: Settings, flow_paths: list[Path], store: Any = None) -> AgentDeps:
+    """Load every model and the flows (blocking: seconds). Errors name the package or flow file."""
+    from ari_app.dialog.engine import DialogEngine
+    from ari_app.dialog.loader import load_flows
+    from ari_app.dialog.nlu import build_understanding
+    from ari_app.dialog.tools import ToolClient
+    from ari_app.speech.asr import make_asr
+    from ari_app.speech.tts import make_tts
+    from ari_app.speech.vad import make_vad
+
+    t0 = time.monotonic()
+    flowset = load_flows([str(p) for p in flow_paths])
+    engine = DialogEngine(flowset, build_understanding(settings), ToolClient())
+    sp = settings.speech
+    make_vad(sp.vad)  # fail now, not on the first call, if the VAD package is missing
+    asr = make_asr(sp.asr, sp.cache_dir)
+    tts = make_tts(sp.tts, sp.cache_dir if sp.prompt_cache else None)
+    log.info("agent.loaded", seconds=round(time.monotonic() - t0, 2), flows=sorted(flowset.flows))
+    return AgentDeps(engine=engine, vad_factory=lambda: make_vad(sp.vad), asr=asr, tts=tts,
+                     settings=settings, store=store, prompts=fixed_prompts(flowset))  # fmt: skip
+
+
+async def warm_prompts(deps: AgentDeps) -> int:
+    warm = getattr(deps.tts, "warm", None)
+    if warm is None:
+        return 0
+    t0 = time.monotonic()
+    n = await warm(deps.prompts)
+    log.info("agent.prompts_warmed", prompts=n, seconds=round(time.monotonic() - t0, 2))
+    return n
+
+
+class Service:
+    def __init__(
+        self, settings: Settings, flow_paths: list[Path] | None = None, *, with_store: bool = True
+    ) -> None:
+        self.settings = settings
+        self.flow_paths = flow_paths or DEFAULT_FLOWS
+        self.instance_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.with_store = with_store
+        self.store: Any = None
+        self.deps: AgentDeps | None = None
+        self.manager: CallManager | None = None
+        self._runner: web.AppRunner | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.with_store:
+            from ari_app.session import SessionStore
+
+            self.store = SessionStore(s.redis.url, self.instance_id, s.session)
+            await self.store.connect()
+            self.store.leases.start()
+        self.deps = await asyncio.to_thread(load_agent_deps, s, self.flow_paths, self.store)
+        await warm_prompts(self.deps)
+        self.manager = CallManager(s, VoiceAgent(self.deps), on_orphan=self._adopt)
+        await self.manager.start()
+        if self.store is not None:
+            await self._start_web()
+            self._sweeper = asyncio.create_task(self._sweep_orphans(), name="orphan-sweeper")
+        log.info("agent.ready", app=s.ari.app, ari=s.ari.url, instance=self.instance_id)
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self.manager is not None:
+            await self.manager.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.store is not None:
+            await self.store.close()
+
+    async def _start_web(self) -> None:
+        from ari_app.web.app import create_web_app
+
+        app = create_web_app(self.store, self.settings.web)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.web.host, self.settings.web.port)
+        await site.start()
+
+    # ------------------------------------------------------------------ takeover
+    async def _sweep_orphans(self) -> None:
+        """Calls whose owner died keep sitting in Stasis: look for them every few seconds."""
+        assert self.manager is not None
+        while True:
+            try:
+                for ch in await self.manager.ari.list_channels():
+                    if (
+                        ch.in_app(self.settings.ari.app)
+                        and not ch.id.startswith("iva-")
+                        and ch.id not in self.manager.calls
+                    ):
+                        await self._adopt(ch)
+            except Exception as e:
+                log.warning("takeover.sweep_failed", error=str(e))
+            await asyncio.sleep(2.0)
+
+    async def _adopt(self, ch: Channel) -> None:
+        from ari_app.calls.takeover import adopt_call
+
+        assert self.manager is not None
+        await adopt_call(self.manager, self.store, ch)
+
+
+async def run_forever(service: Service) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
