@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ari_app.dialog.nlu.settings import NluSettings
+from ari_app.dialog.settings import DialogSettings
 from ari_app.session.settings import SessionSettings
 from ari_app.speech.settings import SpeechSettings
 from ari_app.web.settings import WebSettings
@@ -116,6 +117,7 @@ class Settings(BaseSettings):
     session: SessionSettings = SessionSettings()
     web: WebSettings = WebSettings()
     nlu: NluSettings = NluSettings()
+    dialog: DialogSettings = DialogSettings()
     speech: SpeechSettings = SpeechSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -40,7 +40,6 @@ class DialogEngine(StepRunner):
         tool_client: ToolClient | None = None,
         policy_settings: PolicySettings | None = None,
         *,
-        llm: Any | None = None,
         now: Callable[[], datetime] = datetime.now,
     ) -> None:
         self.flowset = flowset
@@ -48,8 +47,8 @@ class DialogEngine(StepRunner):
         self.tool_client = tool_client
         self.settings = policy_settings or PolicySettings()
         self.policy = EscalationPolicy(self.settings)
-        self.llm = llm
         self.now = now
+        self._parses: dict[str, Any] = {}  # small text -> Parse cache (safe across calls)
         examples = {name: list(f.examples) for name, f in flowset.flows.items() if f.examples}
         negatives = [n for f in flowset.flows.values() for n in f.negative_examples]
         understanding.fit(examples, negatives)
@@ -256,7 +255,7 @@ class DialogEngine(StepRunner):
         if not self._enabled(state, "correction"):
             return False
         flow = self.flow(frame)
-        if not cues.correction and not any(e.correction for e in self.nlu.parse(text).entities):
+        if not cues.correction and not any(e.correction for e in self._parse(text).entities):
             return False
         order = {s.collect: i for i, s in enumerate(flow.steps) if s.kind == "collect"}
         lowered = text.lower()
@@ -400,12 +399,20 @@ class DialogEngine(StepRunner):
 
     # --- no flow running: what does the caller want? --------------------------------------------
 
+    def _parse(self, text: str) -> Any:
+        """Parses are pure given the fitted model, and a turn often asks about the same text twice."""
+        if text not in self._parses:
+            if len(self._parses) >= 512:
+                self._parses.pop(next(iter(self._parses)))
+            self._parses[text] = self.nlu.parse(text)
+        return self._parses[text]
+
     def _yes_no(self, text: str) -> str | None:
         ent = self.nlu.extract(text, "yes_no") if text else None
         return str(ent.value) if ent is not None else yes_no(text)
 
     def _confident_intent(self, text: str) -> str | None:
-        parse = self.nlu.parse(text)
+        parse = self._parse(text)
         ranked = [
             IntentScore(str(i.name), float(i.score)) for i in parse.intents if i.name in self.flowset.flows
         ]
@@ -434,7 +441,7 @@ class DialogEngine(StepRunner):
                 out.say(f"I'll help with {self.label(first[0])} first, then {later}.")
                 state.no_match_streak = 0
                 return await self.start_flow(state, first[0], out, first[1])
-        parse = self.nlu.parse(text)
+        parse = self._parse(text)
         ranked = [
             IntentScore(str(i.name), float(i.score)) for i in parse.intents if i.name in self.flowset.flows
         ]
@@ -461,8 +468,6 @@ class DialogEngine(StepRunner):
             if state.low_confidence_streak >= self.settings.max_low_confidence:
                 return self.transfer(out, state, "low_confidence")
             return self._clarify(state, [ranked[0].name], out)
-        if self.llm is not None and await self._llm_route(state, text, out):
-            return
         await self._no_match(state, out)
 
     def _clarify(self, state: ConversationState, options: list[str], out: TurnOut) -> None:
@@ -534,11 +539,6 @@ class DialogEngine(StepRunner):
         else:
             listed = ", ".join(offered[:-1]) + f", or {offered[-1]}" if len(offered) > 1 else offered[0]
             out.say(f"Sorry, I still didn't get that. I can help with {listed}.")
-
-    async def _llm_route(self, state: ConversationState, text: str, out: TurnOut) -> bool:
-        from ari_app.dialog.llm import apply_commands
-
-        return await apply_commands(self, state, text, out)
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
