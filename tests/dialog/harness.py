@@ -25,7 +25,8 @@ SECRET = "test-secret-for-demo-backend"
 
 async def start_backend() -> tuple[web.AppRunner, str]:
     os.environ["IVA_DEMO_SECRET"] = SECRET
-    runner = web.AppRunner(create_app(":memory:", secret=SECRET, faults=True))
+    # The "hang" fault never answers: don't wait aiohttp's default 60 s for it at clean-up.
+    runner = web.AppRunner(create_app(":memory:", secret=SECRET, faults=True), shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
