@@ -60,7 +60,15 @@ def load_agent_deps(settings: Settings, flow_paths: list[Path], store: Any = Non
 
     t0 = time.monotonic()
     flowset = load_flows([str(p) for p in flow_paths])
-    engine = DialogEngine(flowset, build_understanding(settings), ToolClient())
+    llm = None
+    if settings.dialog.llm.enabled:  # optional: only asked where the engine would say no-match
+        from ari_app.dialog.llm import LlmCommander
+
+        llm = LlmCommander(settings.dialog.llm)
+        log.info("agent.llm", base_url=settings.dialog.llm.base_url, model=settings.dialog.llm.model)
+    engine = DialogEngine(
+        flowset, build_understanding(settings), ToolClient(), settings.dialog.policy, llm=llm
+    )
     sp = settings.speech
     make_vad(sp.vad)  # fail now, not on the first call, if the VAD package is missing
     asr = make_asr(sp.asr, sp.cache_dir)
@@ -93,6 +101,9 @@ class Service:
         self.manager: CallManager | None = None
         self._runner: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # Asterisk gives an ARI app's events to the last websocket that connected: once another
+        # instance connected, this one hears no hang-ups or DTMF and must not adopt calls.
+        self.replaced = False
 
     async def start(self) -> None:
         s = self.settings
@@ -105,6 +116,7 @@ class Service:
         self.deps = await asyncio.to_thread(load_agent_deps, s, self.flow_paths, self.store)
         await warm_prompts(self.deps)
         self.manager = CallManager(s, VoiceAgent(self.deps), on_orphan=self._adopt)
+        self._watch_replacement()
         await self.manager.start()
         if self.store is not None:
             await self._start_web()
@@ -130,13 +142,29 @@ class Service:
         site = web.TCPSite(self._runner, self.settings.web.host, self.settings.web.port)
         await site.start()
 
+    def _watch_replacement(self) -> None:
+        assert self.manager is not None
+        forward = self.manager.events.on_unrouted
+
+        async def on_unrouted(ev: Any) -> None:
+            if ev.type == "ApplicationReplaced" and not self.replaced:
+                self.replaced = True
+                log.error("ari.app_replaced", app=self.settings.ari.app, instance=self.instance_id,
+                          detail="another instance connected to this ARI app and now receives its "
+                          "events; this one adopts no more calls")  # fmt: skip
+            if forward is not None:
+                await forward(ev)
+
+        self.manager.events.on_unrouted = on_unrouted
+
     # ------------------------------------------------------------------ takeover
     async def _sweep_orphans(self) -> None:
         """Calls whose owner died keep sitting in Stasis: look for them every few seconds."""
         assert self.manager is not None
         while True:
             try:
-                for ch in await self.manager.ari.list_channels():
+                channels = [] if self.replaced else await self.manager.ari.list_channels()
+                for ch in channels:
                     if (
                         ch.in_app(self.settings.ari.app)
                         and not ch.id.startswith("iva-")
@@ -151,7 +179,8 @@ class Service:
         from ari_app.calls.takeover import adopt_call
 
         assert self.manager is not None
-        await adopt_call(self.manager, self.store, ch)
+        if not self.replaced:
+            await adopt_call(self.manager, self.store, ch)
 
 
 async def run_forever(service: Service) -> None:
@@ -162,7 +191,14 @@ async def run_forever(service: Service) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await service.start()
+    from ari_app.ari.errors import AriConnectionError
+    from ari_app.session import SessionStoreUnavailable
+
+    try:
+        await service.start()
+    except (SessionStoreUnavailable, AriConnectionError) as e:  # a setup problem, not our bug
+        await service.stop()
+        raise SystemExit(f"error: {e}") from None
     try:
         await stop.wait()
     finally:

@@ -28,12 +28,18 @@ from ari_app.dialog.state import (
 )
 from ari_app.logs import redact_text
 from ari_app.speech.turn import NoInput, UserTurn
+from ari_app.transfer.context import transfer_request
 from ari_app.transfer.warm import TransferRequest, warm_transfer
 
 log = structlog.get_logger(__name__)
 
+RESUME_APOLOGY = "Sorry about that, we had a brief technical problem."
 NO_ANSWER_PROMPT = (
     "I'm sorry, nobody is free to take your call right now. I can keep helping you here, "
+    "or you can call back later. What would you like to do?"
+)
+TRANSFER_FAILED_PROMPT = (
+    "I'm sorry, I can't transfer you right now. I can keep helping you here, "
     "or you can call back later. What would you like to do?"
 )
 
@@ -78,16 +84,27 @@ class VoiceAgent:
         listener = Listener(call, d.vad_factory(), d.asr, d.settings.speech.turn)
         speaker = Speaker(call.media, d.tts, listener)
         session = _Session(call, d)
-        await session.create()
+        resumed = _resume_state(call)
+        if resumed is None:
+            await session.create()  # a fresh call, or a takeover whose record was unusable
         listener.start()
         try:
             state: ConversationState
-            turn = d.engine.start(
-                CallContext(call.info.session_id, call.info.caller_number, call.info.called)
-            )
-            state = turn.state
-            await session.record("system", "call started", None)
-            ended = await self._perform(call, turn.actions, speaker, listener, session, None)
+            if resumed is not None:  # taken over from a dead instance: pick up where it was
+                state = resumed
+                session.last_state = state.to_dict()
+                await session.record("system", "call taken over by another instance", None)
+                actions: list[Any] = [Say(f"{RESUME_APOLOGY} {state.last_prompt}".strip())]
+            else:
+                turn = d.engine.start(
+                    CallContext(call.info.session_id, call.info.caller_number, call.info.called)
+                )
+                state = turn.state
+                await session.record("system", "call started", None)
+                actions = list(turn.actions)
+                if call.resumed:  # adopted, but the saved state was lost or unreadable
+                    actions.insert(0, Say(RESUME_APOLOGY))
+            ended = await self._perform(call, actions, speaker, listener, session, None)
             n = 0
             while not ended:
                 ev, pending = await self._next_input(speaker, listener)
@@ -111,6 +128,8 @@ class VoiceAgent:
                 log.info("call.turn", session=call.info.session_id, input=m.input, decision=turn.decision,
                          actions=[type(a).__name__ for a in turn.actions])  # fmt: skip
                 ended = await self._perform(call, turn.actions, speaker, listener, session, (m, pending))
+                if not ended and state.ended:  # a transfer that did not connect: the caller is back
+                    state.ended = False
                 await session.save(state, m, turn.decision)
         finally:
             await listener.stop()
@@ -169,19 +188,13 @@ class VoiceAgent:
         return False
 
     async def _transfer(self, call: Call, t: Transfer, speaker: Speaker, session: _Session) -> bool:
-        req = TransferRequest(
-            reason=t.reason,
-            queue=t.queue or (None if t.endpoint else self.d.settings.transfer.queue),
-            endpoint=t.endpoint,
-            summary=t.summary,
-            intent=str(t.context.get("intent", "")),
-            context={k: str(v) for k, v in t.context.items() if k != "intent"},
-            timeout=self.d.settings.transfer.timeout,
-        )
+        s = self.d.settings
+        req = transfer_request(t, default_queue=s.transfer.queue, timeout=s.transfer.timeout,
+                               sensitive=s.session.sensitive_slots)  # fmt: skip
         await session.transfer("transferring", req)
 
         async def whisper() -> None:
-            await speaker.say(f"Incoming call. {t.summary}", interruptible=False)
+            await speaker.say(f"Incoming call. {req.summary}", interruptible=False)
 
         result = await warm_transfer(call, req, whisper=whisper)
         await session.transfer(result.outcome, req)
@@ -192,8 +205,23 @@ class VoiceAgent:
         if result.outcome == "caller_hung_up":
             call.end_reason = "caller_hangup"
             return True
-        await speaker.say(NO_ANSWER_PROMPT)
+        log.info("transfer.returned", session=call.info.session_id, outcome=result.outcome,
+                 detail=result.detail)  # fmt: skip
+        apology = TRANSFER_FAILED_PROMPT if result.outcome == "failed" else NO_ANSWER_PROMPT
+        await session.record("agent", apology, None)
+        await speaker.say(apology)
         return False
+
+
+def _resume_state(call: Call) -> ConversationState | None:
+    """The conversation state saved before a takeover, or None to start from the greeting."""
+    if not call.resumed or not call.resume_state:
+        return None
+    try:
+        return ConversationState.from_dict(call.resume_state)
+    except Exception as e:  # valid JSON of the wrong shape: restart rather than strand the caller
+        log.error("takeover.state_unreadable", session=call.info.session_id, error=str(e))
+        return None
 
 
 class _Session:

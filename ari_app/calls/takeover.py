@@ -16,6 +16,7 @@ import structlog
 
 from ari_app.ari.models import Channel
 from ari_app.calls.call import Call
+from ari_app.session import CallRecord, SessionCorrupt
 
 log = structlog.get_logger(__name__)
 
@@ -29,12 +30,8 @@ async def adopt_call(manager: Any, store: Any, ch: Channel) -> bool:
     if store is not None:
         sid = await store.by_channel(ch.id)
         if sid:
-            try:
-                record = await store.take_over(sid)
-            except Exception as e:  # e.g. SessionCorrupt: start afresh rather than leave the caller stranded
-                log.error("takeover.record_unreadable", session=sid, error=str(e))
-                record = None
-            if record is None and await store.leases.owner(sid):
+            held, record = await _claim(store, sid)
+            if not held:
                 return False  # its owner is alive (or its lease has not expired yet)
     if ch.id in manager.calls:  # adopted meanwhile by a reconnect pass
         return False
@@ -56,8 +53,29 @@ async def adopt_call(manager: Any, store: Any, ch: Channel) -> bool:
         manager.settings, manager.ari, manager.events, ch, args, manager.new_transport, session_id=sid
     )
     call.resume_state = resume
-    call.resumed = record is not None
+    call.resumed = sid is not None  # a known call: the agent apologises before going on
     manager.calls[ch.id] = call
     manager.tasks[ch.id] = asyncio.create_task(manager._supervise(call), name=f"call-{ch.id}")
     log.info("takeover.adopted", channel=ch.id, session=sid, resumed=resume is not None)
     return True
+
+
+async def _claim(store: Any, sid: str) -> tuple[bool, CallRecord | None]:
+    """Win the call's lease. Returns (won, record); record None = start the call afresh."""
+    for _ in range(2):
+        try:
+            record = await store.take_over(sid)
+        except SessionCorrupt as e:  # take_over won the lease before reading: start afresh
+            log.error("takeover.record_unreadable", session=sid, error=str(e))
+            return True, None
+        if record is not None:
+            return True, record
+        if await store.leases.owner(sid):
+            return False, None
+        # Nobody holds it: the record is gone (take_over gave the lease back) or the old lease
+        # lapsed just now. Take the lease; a second take_over then tells which.
+        if not await store.leases.acquire(sid):
+            return False, None
+        if await store.get(sid) is None:
+            return True, None
+    return True, None
