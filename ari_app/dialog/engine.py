@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, match_choice, validate
 from ari_app.dialog.flows import Goto, PatternOverride
@@ -29,6 +29,9 @@ from ari_app.dialog.steps import OnAction, StepRunner, TurnOut, elapsed_ms
 from ari_app.dialog.templates import SPOKEN_FORMATS
 from ari_app.dialog.tools import ToolClient
 
+if TYPE_CHECKING:
+    from ari_app.dialog.llm import LlmCommander
+
 NO_CUES = Cues(False, False, False, False)
 
 
@@ -40,6 +43,7 @@ class DialogEngine(StepRunner):
         tool_client: ToolClient | None = None,
         policy_settings: PolicySettings | None = None,
         *,
+        llm: LlmCommander | None = None,
         now: Callable[[], datetime] = datetime.now,
     ) -> None:
         self.flowset = flowset
@@ -47,6 +51,7 @@ class DialogEngine(StepRunner):
         self.tool_client = tool_client
         self.settings = policy_settings or PolicySettings()
         self.policy = EscalationPolicy(self.settings)
+        self.llm = llm  # optional: consulted only where the engine would otherwise say no-match
         self.now = now
         self._parses: dict[str, Any] = {}  # small text -> Parse cache (safe across calls)
         examples = {name: list(f.examples) for name, f in flowset.flows.items() if f.examples}
@@ -205,6 +210,8 @@ class DialogEngine(StepRunner):
             return
         if text and not rejected:
             if await self._correct(state, frame, text, cues, out) or await self._interrupt(state, text, out):
+                return
+            if await self._llm_route(state, text, out):
                 return
         await self._retry(state, frame, out, rejected or "Sorry, I didn't get that.")
 
@@ -468,6 +475,8 @@ class DialogEngine(StepRunner):
             if state.low_confidence_streak >= self.settings.max_low_confidence:
                 return self.transfer(out, state, "low_confidence")
             return self._clarify(state, [ranked[0].name], out)
+        if await self._llm_route(state, text, out):
+            return
         await self._no_match(state, out)
 
     def _clarify(self, state: ConversationState, options: list[str], out: TurnOut) -> None:
@@ -539,6 +548,14 @@ class DialogEngine(StepRunner):
         else:
             listed = ", ".join(offered[:-1]) + f", or {offered[-1]}" if len(offered) > 1 else offered[0]
             out.say(f"Sorry, I still didn't get that. I can help with {listed}.")
+
+    async def _llm_route(self, state: ConversationState, text: str, out: TurnOut) -> bool:
+        """The optional LLM's proposal, checked and carried out; False when there is none."""
+        if self.llm is None:
+            return False
+        from ari_app.dialog.llm import apply_commands
+
+        return await apply_commands(self, state, text, out)
 
     # --- bookkeeping ----------------------------------------------------------------------------
 

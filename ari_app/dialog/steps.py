@@ -163,15 +163,20 @@ class StepRunner:
     # --- running --------------------------------------------------------------------------------
 
     async def start_flow(
-        self, state: ConversationState, name: str, out: TurnOut, text: str | None = None
+        self,
+        state: ConversationState,
+        name: str,
+        out: TurnOut,
+        text: str | None = None,
+        slots: dict[str, Any] | None = None,
     ) -> None:
-        frame = Frame(flow=name)
+        frame = Frame(flow=name, slots=dict(slots or {}))
         state.frames.append(frame)
         state.awaiting = None
         out.note("flow", name)
         if text:  # fill slots the flow allows to be taken from the opening sentence
             for slot_name, slot in self.flowset.flows[name].slots.items():
-                if slot.prefill and slot.type != "text":
+                if slot.prefill and slot.type != "text" and slot_name not in frame.slots:
                     ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
                     if ent is not None:
                         try:
