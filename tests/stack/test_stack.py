@@ -143,3 +143,21 @@ def test_corrupt_cached_rootfs_is_detected(tmp_path: Path) -> None:
     assert stack._tarball_ok(tar)
     tar.write_bytes(b"truncated")  # changed after the checksum was taken
     assert not stack._tarball_ok(tar)
+
+
+async def test_unsupported_caller_codec_is_rejected_cleanly(
+    asterisk, settings: Settings, tmp_path: Path
+) -> None:
+    """A caller offering only G.722 gets a clean 488 from Asterisk; nothing reaches our app."""
+    path = tmp_path / "g722.xml"
+    path.write_text((HERE / "sipp_g722_rejected.xml").read_text().replace("CALLER_NUMBER", "+15550000000"))
+    proc = await asyncio.create_subprocess_exec(
+        "sipp", f"{settings.stack.bind}:{settings.stack.sip_port}", "-sf", str(path),
+        "-s", settings.stack.extension, "-i", "127.0.0.1", "-p", "5073", "-m", "1",
+        "-nostdin", "-timeout", "10s", "-timeout_error",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()[-500:]
+    async with AriClient(settings.ari) as ari:
+        assert [c for c in await ari.list_channels() if c.caller.number == "+15550000000"] == []
