@@ -160,6 +160,30 @@ def demo(config: ConfigOpt = None, no_stay: Annotated[bool, typer.Option("--no-s
     raise typer.Exit(asyncio.run(run_demo(s, stay_up=not no_stay)))
 
 
+@app.command("call")
+@friendly
+def call(
+    sentence: Annotated[str | None, typer.Argument(help="what the caller says (synthesised)")] = None,
+    wav: Annotated[Path | None, typer.Option("--wav", help="play this WAV file instead")] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="number to dial (default: stack.extension)")
+    ] = None,
+    listen: Annotated[float, typer.Option("--listen", help="seconds to keep listening at the end")] = 8.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Place a real SIP test call against the running agent and print what the agent said."""
+    import asyncio
+
+    from ari_app.testcaller.cli_call import CallFailed, run_call
+
+    s = settings(config)
+    try:
+        transcript = asyncio.run(run_call(s, sentence, wav, target=target, listen_s=listen))
+    except CallFailed as e:
+        raise fail(str(e)) from None
+    print(transcript.format())
+
+
 @app.command("chat")
 @friendly
 def chat(flows: FlowsArg = None, config: ConfigOpt = None) -> None:
@@ -200,19 +224,18 @@ def models_check(config: ConfigOpt = None) -> None:
 
     reports = check_models(settings(config))
     t = Table(title="models")
-    for col in ("model", "ok", "load s", "detail"):
+    for col in ("kind", "engine", "ok", "load s", "run s", "detail"):
         t.add_column(col)
-    bad = False
     for r in reports:
-        d = r.__dict__ if hasattr(r, "__dict__") else dict(r)
-        ok = bool(d.get("ok"))
-        bad |= not ok
+        ok = "yes" if r.ok else "[red]no[/]"
         t.add_row(
-            str(d.get("name")),
-            "yes" if ok else "[red]no[/]",
-            str(d.get("load_s", "")),
-            str(d.get("detail", "")),
+            r.kind,
+            r.engine,
+            ok,
+            f"{r.load_s:.2f}" if r.load_s else "",
+            f"{r.run_s:.3f}" if r.run_s else "",
+            r.detail,
         )
     Console().print(t)
-    if bad:
+    if not all(r.ok for r in reports):
         raise typer.Exit(1)
