@@ -37,11 +37,12 @@ from ari_app.testcaller import audio
 from ari_app.testcaller.caller import CallReport, Silence, Step, Utterance, WaitForAgent, place_call
 from benchmarks.common.agent_process import AgentProcess
 from benchmarks.common.agent_wire import (
+    agent_packets,
     agent_voiced,
     any_between,
-    audio_stop_after,
     first_after,
     frame_sent_at,
+    stream_stop_after,
     trim,
     voiced_frames,
 )
@@ -183,13 +184,14 @@ async def barge_calls(n: int, corpus: list[Said], target: str, port: int) -> lis
         script: list[Step] = [WaitForAgent(timeout_s=20, quiet_s=1.5), Utterance(pcm=q.pcm),
                               Silence(1.8), Utterance(pcm=over.pcm), WaitForAgent(timeout_s=20, quiet_s=1.5)]  # fmt: skip
         r = await place_call(target, script, listen_s=0.3, sip_port=port)
-        agent = agent_voiced(r)
+        stream = agent_packets(r)
         speech = [i for i in r.sent if i.kind == "speech"]
         start = frame_sent_at(r, speech[1], int(voiced_frames(over.pcm)[0])) if len(speech) > 1 else None
-        if start is None or not any_between(agent, start - 0.15, start):
+        if start is None or not any_between(stream, start - 0.1, start):
             out.append(None)
             continue
-        stop = audio_stop_after(agent, start)
+        # The prompt's own pauses are sent as silence; our transport sends nothing once stopped.
+        stop = stream_stop_after(r, start)
         out.append(None if stop is None else stop - start)
     return out
 
@@ -285,7 +287,7 @@ def markdown(result: dict[str, Any]) -> str:
     b = result["barge_in"]
     lines += [
         "",
-        f"Barge-in reaction on the wire (caller's first voiced packet → agent's last voiced packet): "
+        f"Barge-in reaction on the wire (caller's first voiced packet → the agent's packet stream stops): "
         f"{b['reaction_ms']} over {b['calls']} calls ({b['not_measured']} not measured: agent not talking yet).",
         "",
         "Targets: p50 ≤ 400 ms and p95 ≤ 700 ms for one call; p95 ≤ 1000 ms at 20 calls; "

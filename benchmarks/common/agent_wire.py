@@ -74,3 +74,25 @@ def audio_stop_after(times: np.ndarray, t: float, quiet_s: float = 0.4) -> float
             return prev
         prev = float(x)
     return prev  # talked until the end of the record
+
+
+def agent_packets(report: CallReport) -> np.ndarray:
+    """Arrival times of every audio packet from the agent, voiced or not."""
+    return np.array([p.arrival for p in report.rtp.received if p.pcm is not None])
+
+
+def stream_stop_after(
+    report: CallReport, t: float, gap_s: float = 0.1, horizon_s: float = 1.5
+) -> float | None:
+    """When the agent's packet stream stopped after ``t`` (our transport sends nothing between
+    prompts, and a prompt's own pauses are sent as silence): the last arrival before a gap of
+    ``gap_s``. None if the stream ran on for ``horizon_s`` (the prompt was not stopped)."""
+    times = agent_packets(report)
+    prev = t
+    for x in times[times > t]:
+        if x - prev >= gap_s:
+            return prev
+        if x - t > horizon_s:
+            return None
+        prev = float(x)
+    return prev
