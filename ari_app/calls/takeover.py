@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import structlog
 
+from ari_app.ari.errors import AriNotFound
 from ari_app.ari.models import Channel
-from ari_app.calls.call import Call
+from ari_app.calls.call import OWN_PREFIX, Call
 from ari_app.session import CallRecord, SessionCorrupt
 
 log = structlog.get_logger(__name__)
@@ -33,20 +35,14 @@ async def adopt_call(manager: Any, store: Any, ch: Channel) -> bool:
             held, record = await _claim(store, sid)
             if not held:
                 return False  # its owner is alive (or its lease has not expired yet)
-    if ch.id in manager.calls:  # adopted meanwhile by a reconnect pass
-        return False
     if record is not None:
         resume = record.conversation_state or None
-        if record.media_channel_id:
-            with contextlib.suppress(Exception):
-                await manager.ari.hangup(record.media_channel_id)
-        if record.bridge_id:
-            with contextlib.suppress(Exception):
-                await manager.ari.destroy_bridge(record.bridge_id)
-    # Bridges named after the session must go before the new Call recreates them.
+    # The dead instance's media leg and bridge are named after the session: they must be gone
+    # before the new Call recreates them (also when the record could not be read).
     if sid:
-        with contextlib.suppress(Exception):
-            await manager.ari.destroy_bridge(f"iva-br-{sid}")
+        await _clear_leftovers(manager.ari, sid, record)
+    if ch.id in manager.calls:  # adopted meanwhile by a reconnect pass
+        return False
     await manager.ari.subscribe(f"channel:{ch.id}")
     args = ch.dialplan.app_data.split(",")[1:] if ch.dialplan.app_data else []
     call = Call(
@@ -79,3 +75,28 @@ async def _claim(store: Any, sid: str) -> tuple[bool, CallRecord | None]:
         if await store.get(sid) is None:
             return True, None
     return True, None
+
+
+async def _clear_leftovers(ari: Any, sid: str, record: CallRecord | None) -> None:
+    media = {
+        f"{OWN_PREFIX}media-{sid}",
+        *([record.media_channel_id] if record and record.media_channel_id else []),
+    }
+    bridges = {f"{OWN_PREFIX}br-{sid}", *([record.bridge_id] if record and record.bridge_id else [])}
+    for cid in media:
+        with contextlib.suppress(Exception):
+            await ari.hangup(cid)
+    for bid in bridges:
+        with contextlib.suppress(Exception):
+            await ari.destroy_bridge(bid)
+    # Hang-up is asynchronous in Asterisk: an ExternalMedia with the same id fails until it is gone.
+    deadline = time.monotonic() + 2.0
+    for cid in media:
+        while time.monotonic() < deadline:
+            try:
+                await ari.get_channel(cid)
+            except AriNotFound:
+                break
+            except Exception:
+                return
+            await asyncio.sleep(0.05)

@@ -21,7 +21,7 @@ import pytest
 
 from ari_app.config import Settings
 from ari_app.demo import caller_voice
-from ari_app.session import CallRecord, SessionSettings, SessionStore
+from ari_app.session import CallRecord, SessionSettings, SessionStore, SessionStoreUnavailable
 from ari_app.testcaller.caller import Utterance
 from tests.dialog.harness import start_backend
 
@@ -154,9 +154,8 @@ async def wait_for_record(
     deadline = time.monotonic() + timeout
     last: CallRecord | None = None
     while time.monotonic() < deadline:
-        sids = await store.redis.read(lambda r: r.smembers(store.keys.active))
-        for sid in sids:
-            with contextlib.suppress(Exception):  # half-written or deliberately garbled
+        with contextlib.suppress(Exception):  # Redis restarting, or a record half-written or garbled
+            for sid in await store.redis.read(lambda r: r.smembers(store.keys.active)):
                 rec = await store.get(sid.decode())
                 if rec is not None:
                     last = rec
@@ -165,6 +164,20 @@ async def wait_for_record(
         await asyncio.sleep(0.1)
     state = last.conversation_state if last else None
     raise AssertionError(f"timed out waiting for {what}; last state: {state}")
+
+
+async def read_record(store: SessionStore, session_id: str, timeout: float = 10.0) -> CallRecord:
+    """The record, retried while the reader's own Redis connection recovers (after a restart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rec = await store.get(session_id)
+            assert rec is not None, f"no record {session_id}"
+            return rec
+        except SessionStoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def awaiting_slot(rec: CallRecord) -> str | None:

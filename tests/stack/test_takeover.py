@@ -18,6 +18,7 @@ from tests.stack.agent_proc import (
     awaiting_slot,
     caller_lines,
     fleet,
+    read_record,
     wait_for_record,
 )
 
@@ -56,8 +57,7 @@ async def test_killed_agent_call_resumes_on_exactly_one_new_instance(
     adopted = [p for p in (b, c) if "takeover.adopted" in p.log]
     assert len(adopted) == 1, f"adopters: {[p.name for p in adopted]}\nB:\n{b.tail()}\nC:\n{c.tail()}"
     winner = adopted[0]
-    rec = await fleet.store.get(before.session_id)
-    assert rec is not None
+    rec = await read_record(fleet.store, before.session_id)
     assert rec.owner_instance == winner.instance_id
     assert before.session_id in winner.log
     # The caller heard the resumed agent within lease TTL + sweep interval (+ start-up, set-up, TTS).
