@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from ari_app.cli import app
 from ari_app.config import Settings
+from ari_app.dialog.settings import LlmSettings
 from ari_app.service import Service
 from ari_app.testcaller.cli_call import CallFailed, run_call
 
@@ -26,10 +27,14 @@ def test_cli_reports_no_agent_without_a_traceback(asterisk):
 
 
 async def test_call_prints_what_the_agent_said(asterisk, settings: Settings):
-    service = Service(settings, with_store=False)
+    # An LLM configured (never reachable, never needed here: the classifier knows this sentence)
+    # is wired into the engine and changes nothing.
+    configured = settings.model_copy(deep=True)
+    configured.dialog.llm = LlmSettings(base_url="http://127.0.0.1:9/v1", timeout=0.3)
+    service = Service(configured, with_store=False)
     await service.start()
     try:
-        assert service.deps is not None
+        assert service.deps is not None and service.deps.engine.llm is not None
         transcript = await run_call(
             settings, "I need to reschedule my appointment", listen_s=1.0, asr=service.deps.asr
         )
