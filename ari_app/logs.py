@@ -12,28 +12,9 @@ from typing import Any
 
 import structlog
 
+from ari_app.dialog.redact import redact_text
+
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api_key|authorization|pin|cvv", re.I)
-_DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def redact_text(text: str) -> str:
-    """Mask card-number-like digit runs (13-19 digits passing Luhn) keeping the last four."""
-
-    def mask(m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        return f"****{digits[-4:]}" if _luhn_ok(digits) else m.group(0)
-
-    return _DIGIT_RUN.sub(mask, text)
 
 
 def _redact(value: Any) -> Any:
