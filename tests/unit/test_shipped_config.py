@@ -15,6 +15,16 @@ from ari_app.config import ConfigError, load_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _defaults_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the shipped defaults: ignore a developer's ARI_APP_* environment."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("ARI_APP_"):
+            monkeypatch.delenv(key)
+
+
 def test_bad_values_name_the_key_and_value(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("ari:\n  url: ftp://pbx\nmedia:\n  rtp_port_min: 80\n  colour: blue\n")
