@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from ari_app.agent.metrics import AgentMetrics
 from ari_app.agent.voice import AgentDeps, VoiceAgent
 from ari_app.ari.models import Channel
 from ari_app.calls.manager import CallManager
@@ -75,7 +76,8 @@ def load_agent_deps(settings: Settings, flow_paths: list[Path], store: Any = Non
     tts = make_tts(sp.tts, sp.cache_dir if sp.prompt_cache else None)
     log.info("agent.loaded", seconds=round(time.monotonic() - t0, 2), flows=sorted(flowset.flows))
     return AgentDeps(engine=engine, vad_factory=lambda: make_vad(sp.vad), asr=asr, tts=tts,
-                     settings=settings, store=store, prompts=fixed_prompts(flowset))  # fmt: skip
+                     settings=settings, store=store, prompts=fixed_prompts(flowset),
+                     metrics=AgentMetrics())  # fmt: skip
 
 
 async def warm_prompts(deps: AgentDeps) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import structlog
 
+from ari_app.agent.metrics import ACTIVE_CALLS
 from ari_app.ari import AriClient, EventStream
 from ari_app.ari.models import Channel, Event
 from ari_app.calls.call import OWN_PREFIX, Call, Conversation
@@ -68,9 +69,11 @@ class CallManager:
         self.tasks[ch.id] = asyncio.create_task(self._supervise(call), name=f"call-{ch.id}")
 
     async def _supervise(self, call: Call) -> None:
+        ACTIVE_CALLS.inc()
         try:
             await call.run(self.conversation)
         finally:
+            ACTIVE_CALLS.dec()
             self.calls.pop(call.channel.id, None)
             self.tasks.pop(call.channel.id, None)
             self.finished = [*self.finished[-99:], call]
