@@ -1,0 +1,1 @@
+"""The agent room: what runs inside a live call (listen, decide, speak, record)."""
