@@ -64,6 +64,13 @@ class AgentProcess:
             await asyncio.sleep(0.1)
         raise AssertionError(f"agent {self.name} not ready after {timeout} s:\n{self.tail()}")
 
+    async def wait_log(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"agent {self.name} never logged {text!r}:\n{self.tail()}")
+            await asyncio.sleep(0.1)
+
     def kill(self) -> None:
         """SIGKILL: no clean-up at all, like a crash."""
         if self.proc.returncode is None:

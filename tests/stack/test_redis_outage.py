@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 
 import pytest
@@ -45,16 +46,19 @@ async def test_call_goes_on_while_redis_restarts(fleet: AgentFleet, settings: Se
         place_call(settings.stack.extension, script, listen_s=0, sip_port=settings.stack.sip_port)
     )
     before = await wait_for_record(fleet.store, lambda r: awaiting_slot(r) == "dob", 60, "the dob question")
+    # Redis goes away while the caller answers; it comes back once that turn has been handled.
     restart_began = time.monotonic()
+    os.kill(stack.read_state(settings).redis_pid, signal.SIGTERM)
+    await agent.wait_log("'filled': {'dob'", 30)
     await asyncio.to_thread(stack.restart_redis, settings)
-    print(f"redis restart took {time.monotonic() - restart_began:.2f} s")
+    print(f"redis was away for {time.monotonic() - restart_began:.2f} s")
     report = await asyncio.wait_for(caller, 90)
 
     # The agent kept answering: both turns after the restart got a spoken reply.
     after = [r for r in report.responses() if r.caller_stopped > restart_began]
     assert len(after) == 2, report.to_dict()["sent"]
     assert all(r.agent_started is not None for r in after), report.to_dict()["responses"]
-    # ... and those turns reached Redis, in order and once each.
+    # ... and those turns reached Redis (the one made while it was away too), in order and once each.
     rec = await read_record(fleet.store, before.session_id)
     caller_said = [e.text for e in rec.transcript if e.speaker == "caller"]
     agent_said = [e.text for e in rec.transcript if e.speaker == "agent"]
@@ -64,6 +68,7 @@ async def test_call_goes_on_while_redis_restarts(fleet: AgentFleet, settings: Se
     assert rec.turn == before.turn + 2, (before.turn, rec.turn)
     assert rec.slots.get("new_date") and rec.slots.get("phone") == "5551234567", rec.slots
     assert "session.write_failed" not in agent.log
+    assert "is unreachable" in agent.log and "is back after" in agent.log, agent.tail()
 
 
 async def test_agent_refuses_to_start_without_redis(settings: Settings) -> None:

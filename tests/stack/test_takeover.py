@@ -62,10 +62,10 @@ async def test_killed_agent_call_resumes_on_exactly_one_new_instance(
     assert before.session_id in winner.log
     # The caller heard the resumed agent within lease TTL + sweep interval (+ start-up, set-up, TTS).
     resumed_at = next(s for s, _ in report.heard if s > killed_at)
-    ready = max(p.ready_at or 0 for p in (b, c)) - killed_at
+    ready = (winner.ready_at or 0) - killed_at
     bound = max(LEASE_TTL, ready) + SWEEP_INTERVAL + 4.0
     print(f"kill -> resume prompt heard: {resumed_at - killed_at:.2f} s "
-          f"(instances ready after {ready:.2f} s, bound {bound:.1f} s)")  # fmt: skip
+          f"(adopter ready after {ready:.2f} s, bound {bound:.1f} s)")  # fmt: skip
     assert resumed_at - killed_at <= bound
     # It picked up where the dead instance was: the resume prompt repeats the last question (with
     # the customer's name from the verification before the crash), and the next answer fills the
