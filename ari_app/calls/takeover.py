@@ -89,7 +89,8 @@ async def _clear_leftovers(ari: Any, sid: str, record: CallRecord | None) -> Non
     for bid in bridges:
         with contextlib.suppress(Exception):
             await ari.destroy_bridge(bid)
-    # Hang-up is asynchronous in Asterisk: an ExternalMedia with the same id fails until it is gone.
+    # Hang-up and bridge destruction complete asynchronously in Asterisk: creating the same ids
+    # fails (409, 500) until they are gone.
     deadline = time.monotonic() + 2.0
     for cid in media:
         while time.monotonic() < deadline:
@@ -100,3 +101,10 @@ async def _clear_leftovers(ari: Any, sid: str, record: CallRecord | None) -> Non
             except Exception:
                 return
             await asyncio.sleep(0.05)
+    while time.monotonic() < deadline:
+        try:
+            if not bridges & {b.id for b in await ari.list_bridges()}:
+                return
+        except Exception:
+            return
+        await asyncio.sleep(0.05)
