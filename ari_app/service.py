@@ -103,6 +103,7 @@ class Service:
         self.manager: CallManager | None = None
         self._runner: web.AppRunner | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._handover: asyncio.Task[None] | None = None
         # Asterisk gives an ARI app's events to the last websocket that connected: once another
         # instance connected, this one hears no hang-ups or DTMF and must not adopt calls.
         self.replaced = False
@@ -123,13 +124,16 @@ class Service:
         if self.store is not None:
             await self._start_web()
             self._sweeper = asyncio.create_task(self._sweep_orphans(), name="orphan-sweeper")
+            self._handover = asyncio.create_task(self._hand_over_when_replaced(), name="handover")
         log.info("agent.ready", app=s.ari.app, ari=s.ari.url, instance=self.instance_id)
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for t in (self._sweeper, self._handover):
+            if t is not None:
+                t.cancel()
         if self.manager is not None:
-            await self.manager.stop()
+            # With Redis, live calls survive a restart: the next instance adopts them.
+            await self.manager.stop(hand_over=self.store is not None)
         if self._runner is not None:
             await self._runner.cleanup()
         if self.store is not None:
@@ -158,6 +162,19 @@ class Service:
                 await forward(ev)
 
         self.manager.events.on_unrouted = on_unrouted
+
+    async def _hand_over_when_replaced(self) -> None:
+        """Another instance took over our ARI app's events: we would be deaf to hang-ups and
+        keys, so give our calls to it (it adopts them through the leases) instead of driving them."""
+        assert self.manager is not None
+        await self.manager.events.replaced.wait()
+        self.replaced = True
+        n = len(self.manager.calls)
+        for call in list(self.manager.calls.values()):
+            call.detach()
+        for task in list(self.manager.tasks.values()):
+            task.cancel()
+        log.warning("calls.handed_over", calls=n, instance=self.instance_id)
 
     # ------------------------------------------------------------------ takeover
     async def _sweep_orphans(self) -> None:

@@ -44,6 +44,10 @@ class EventStream:
         self.on_connect = on_connect
         self.connected = asyncio.Event()
         self.reconnects = 0
+        # Asterisk gives an app's events to the last websocket that connected ("ApplicationReplaced"
+        # to the older one). Reconnecting would steal them back and the two instances would keep
+        # replacing each other, so a replaced stream stays down and tells its owner.
+        self.replaced = asyncio.Event()
         self._queues: dict[str, asyncio.Queue[Event]] = {}
         self._waiters: dict[tuple[str, str], list[asyncio.Future[Event]]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +142,10 @@ class EventStream:
                         except ValueError as e:
                             log.warning("ari.events.bad_event", error=str(e)[:200])
                             continue
+                        if event.type == "ApplicationReplaced":
+                            log.error("ari.events.replaced", app=self.settings.app,
+                                      detail="another instance connected to this ARI app")  # fmt: skip
+                            self.replaced.set()
                         try:
                             await self.dispatch(event)
                         except Exception:  # a handler bug must not kill the event loop of all calls
@@ -147,7 +155,7 @@ class EventStream:
             finally:
                 self._ws = None
                 self.connected.clear()
-            if self._closing:
+            if self._closing or self.replaced.is_set():
                 break
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
             delay = min(delay * 2, self.settings.reconnect_max)

@@ -99,7 +99,8 @@ class Call:
         self.hung_up = asyncio.Event()
         self.resumed = False  # adopted from a dead instance (takeover)
         self.resume_state: dict | None = None  # the conversation state saved before the crash
-        self.handed_off = False  # set by transfer/shutdown handoff: do not hang the caller up
+        self.handed_off = False
+        self.detached = False  # handed over to another instance: leave the caller and the session be  # set by transfer/shutdown handoff: do not hang the caller up
         self.end_reason = "unknown"
         self._queue = events.subscribe(channel.id)
         self.log = log.bind(session=self.info.session_id, channel=channel.id)
@@ -204,6 +205,13 @@ class Call:
             self.digits.put_nowait(Digit(ev.digit, ev.duration_ms or 0, time.monotonic()))
         elif ev.type in HANGUP_EVENTS and not self.handed_off:
             self.hung_up.set()
+
+    def detach(self) -> None:
+        """Stop driving this call without ending it (shutdown or replaced instance): our media
+        leg goes, the caller stays in Stasis and the session stays open for the instance that
+        takes it over."""
+        self.detached = True
+        self.handed_off = True
 
     def owned_channels(self) -> list[str]:
         return [c for c in (self.channel.id, self.media_channel_id, self.agent_channel_id) if c]

@@ -44,7 +44,14 @@ class CallManager:
         self.events.start()
         await asyncio.wait_for(self.events.connected.wait(), self.settings.ari.request_timeout)
 
-    async def stop(self) -> None:
+    async def stop(self, *, hand_over: bool = False) -> None:
+        """Stop every call: hang up (default) or hand over to the next instance (calls stay in
+        Stasis with their session; another instance's takeover adopts them)."""
+        if hand_over:
+            for call in self.calls.values():
+                call.detach()
+            if self.calls:
+                log.info("calls.handed_over", calls=len(self.calls), reason="shutdown")
         tasks = list(self.tasks.values())
         for t in tasks:
             t.cancel()
