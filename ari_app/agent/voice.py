@@ -191,6 +191,7 @@ class VoiceAgent:
         s = self.d.settings
         req = transfer_request(t, default_queue=s.transfer.queue, timeout=s.transfer.timeout,
                                sensitive=s.session.sensitive_slots)  # fmt: skip
+        await session.flush()  # the agent's screen-pop shows the turn that asked for them
         await session.transfer("transferring", req)
 
         async def whisper() -> None:
@@ -222,6 +223,14 @@ def _resume_state(call: Call) -> ConversationState | None:
     except Exception as e:  # valid JSON of the wrong shape: restart rather than strand the caller
         log.error("takeover.state_unreadable", session=call.info.session_id, error=str(e))
         return None
+
+
+def _flow_sensitive(engine: Any, state: ConversationState) -> list[str]:
+    """Slots the call's flows mark sensitive: the store masks them, the agent page never shows them."""
+    flows = getattr(getattr(engine, "flowset", None), "flows", {})
+    return sorted(
+        {n for f in state.frames if f.flow in flows for n, s in flows[f.flow].slots.items() if s.sensitive}
+    )
 
 
 class _Session:
@@ -272,7 +281,16 @@ class _Session:
             await self.d.store.save_turn(self.sid, self.last_state, entries, metrics)
             frame = state.frame
             slots = dict(frame.slots) if frame else {}
-            await self.d.store.update(self.sid, event=None, slots=slots, intent=frame.flow if frame else None)
+            await self.d.store.update(self.sid, event=None, slots=slots, intent=frame.flow if frame else None,
+                                      sensitive_slots=_flow_sensitive(self.d.engine, state))  # fmt: skip
+
+    async def flush(self) -> None:
+        """Write the transcript lines of the turn in progress now (e.g. before a transfer)."""
+        if self.d.store is None or not self.pending:
+            return
+        entries, self.pending = self.pending, []
+        with self._guard("flush"):
+            await self.d.store.save_turn(self.sid, self.last_state, entries, None)
 
     async def transfer(self, status: str, req: TransferRequest) -> None:
         if self.d.store is None:

@@ -8,8 +8,8 @@ Warm transfer, in order:
 3. when the agent answers, our existing media leg is moved into a bridge with the agent and a
    whispered summary is played to them only;
 4. the caller joins the agent, our media leg leaves.
-No answer / agent hangs up during the whisper -> the caller goes back to the conversation.
-Caller hangs up while on hold -> the agent leg is cancelled.
+No answer / agent hangs up during the whisper / no such queue -> the caller goes back to the
+conversation. Caller hangs up while on hold (or the call is cancelled) -> the agent leg is cancelled.
 """
 
 from __future__ import annotations
@@ -25,12 +25,16 @@ from typing import Literal
 import structlog
 
 from ari_app.ari import AriError
+from ari_app.ari.models import Event
 from ari_app.calls.call import OWN_PREFIX, Call
 
 log = structlog.get_logger(__name__)
 
 Outcome = Literal["connected", "no_answer", "agent_hung_up", "caller_hung_up", "failed"]
 _HEADER_SAFE = re.compile(r"[^A-Za-z0-9 _.,:;@+/#=?!-]")
+# dialplan/ari_app.conf hangs the Local leg up with cause 3 (no route to destination) when the
+# queue does not exist: a configuration error, reported as "failed" rather than "no_answer".
+NO_ROUTE_CAUSE = 3
 
 
 @dataclass
@@ -79,8 +83,7 @@ async def warm_transfer(
     whisper: Callable[[], Awaitable[None]] | None = None,
 ) -> TransferResult:
     """Run a warm transfer. On any outcome but 'connected' the caller is back in our bridge."""
-    ari, events = call.ari, call.events
-    sid = call.info.session_id
+    events, sid = call.events, call.info.session_id
     hold_id = f"{OWN_PREFIX}hold-{sid}"
     agent_br = f"{OWN_PREFIX}agentbr-{sid}"
     agent_id = f"{OWN_PREFIX}agent-{sid}"
@@ -90,10 +93,32 @@ async def warm_transfer(
         endpoint = f"Local/{req.endpoint}@ari-app-dial/n"
     else:
         return TransferResult("failed", detail="transfer request names neither a queue nor an endpoint")
-    t0 = time.monotonic()
-    connected = False
     agent_q = events.subscribe(agent_id)
     answered = events.expect("StasisStart", agent_id)
+    try:
+        return await _run(call, req, endpoint, agent_id, agent_q, answered, hold_id, agent_br, whisper)
+    except asyncio.CancelledError:
+        # The call is going away (caller hung up, shutdown): never leave the agent ringing.
+        await asyncio.shield(_abandon(call, agent_id, hold_id, agent_br))
+        raise
+    finally:
+        if call.agent_channel_id != agent_id:
+            events.unsubscribe(agent_id)
+
+
+async def _run(
+    call: Call,
+    req: TransferRequest,
+    endpoint: str,
+    agent_id: str,
+    agent_q: asyncio.Queue[Event],
+    answered: asyncio.Future[Event],
+    hold_id: str,
+    agent_br: str,
+    whisper: Callable[[], Awaitable[None]] | None,
+) -> TransferResult:
+    ari, sid = call.ari, call.info.session_id
+    t0 = time.monotonic()
     try:
         # 1. caller on hold
         await ari.create_bridge(hold_id, type="holding", name=f"iva hold {sid}")
@@ -110,18 +135,25 @@ async def warm_transfer(
                 f"<{header_value(call.info.caller_number, 40)}>",
                 timeout=int(req.timeout) + 5,
                 variables=context_variables(call, req),
+                # the Local chain takes the caller's codec (else slin192, transcoded at every hop)
+                originator=call.channel.id,
             )
         except AriError as e:
             log.warning("transfer.originate_failed", session=sid, endpoint=endpoint, error=str(e))
             await _return_caller(call, hold_id)
             return TransferResult("failed", detail=f"cannot reach {endpoint}: {e.message}")
-        outcome = await _wait_answer(call, answered, agent_q, agent_id, req.timeout + 2)
+        # Queue() gives up after req.timeout itself; the margin only covers a dialplan that does not.
+        outcome = await _wait_answer(call, answered, agent_q, agent_id, req.timeout + 0.5)
         if outcome != "answered":
             await _cancel_agent(call, agent_id)
             if outcome == "caller_hung_up":
                 await _destroy(call, hold_id)
                 return TransferResult("caller_hung_up", wait_s=time.monotonic() - t0)
             await _return_caller(call, hold_id)
+            if outcome == "failed":
+                log.warning("transfer.no_route", session=sid, endpoint=endpoint)
+                return TransferResult("failed", wait_s=time.monotonic() - t0,
+                                      detail=f"{endpoint}: no such queue or endpoint in the dialplan")  # fmt: skip
             return TransferResult("no_answer", wait_s=time.monotonic() - t0)
         # 3. whisper to the agent over our own media leg
         await ari.create_bridge(agent_br, type="mixing", name=f"iva agent {sid}")
@@ -140,19 +172,20 @@ async def warm_transfer(
                 await _return_caller(call, hold_id)
                 return TransferResult("agent_hung_up", agent_id, time.monotonic() - t0)
             gone.cancel()
-        # 4. connect caller and agent; our media leg leaves
-        await ari.remove_from_bridge(hold_id, call.channel.id)
-        await ari.add_to_bridge(agent_br, call.channel.id)
-        connected = True
+        # 4. our media leg leaves, then caller and agent are connected. In this order the bridge
+        # never holds three channels: a softmix -> simple_bridge switch as the third one leaves
+        # intermittently left the agent deaf (Local channel behind Queue, Asterisk 22).
         if call.media_channel_id:
             await ari.hangup(call.media_channel_id)
             call.media_channel_id = None
+        await ari.remove_from_bridge(hold_id, call.channel.id)
+        await ari.add_to_bridge(agent_br, call.channel.id)
+        call.agent_channel_id = agent_id  # from here on the call's teardown owns the agent leg
+        call.agent_events = agent_q
         await _destroy(call, hold_id)
         if call.bridge_id:
             await ari.destroy_bridge(call.bridge_id)
         call.bridge_id = agent_br
-        call.agent_channel_id = agent_id
-        call.agent_events = agent_q
         log.info("transfer.connected", session=sid, wait_s=round(time.monotonic() - t0, 2))
         return TransferResult("connected", agent_id, time.monotonic() - t0)
     except AriError as e:
@@ -164,9 +197,13 @@ async def warm_transfer(
         with contextlib.suppress(AriError):
             await _return_caller(call, hold_id)
         return TransferResult("failed", detail=str(e))
-    finally:
-        if not connected:
-            events.unsubscribe(agent_id)
+
+
+async def _abandon(call: Call, agent_id: str, hold_id: str, agent_br: str) -> None:
+    await _destroy(call, hold_id)
+    if call.agent_channel_id != agent_id:  # once connected, the call's teardown releases these
+        await _cancel_agent(call, agent_id)
+        await _destroy(call, agent_br)
 
 
 async def _wait_answer(
@@ -185,11 +222,13 @@ async def _wait_answer(
         return "caller_hung_up"
     if answered in done:
         return "answered"
+    if gone in done and gone.result().cause == NO_ROUTE_CAUSE:
+        return "failed"
     return "no_answer"
 
 
-async def until_gone(q: asyncio.Queue, channel_id: str) -> None:
-    """Wait until this channel hangs up or leaves our app."""
+async def until_gone(q: asyncio.Queue, channel_id: str) -> Event:
+    """Wait until this channel hangs up or leaves our app; returns that event."""
     while True:
         ev = await q.get()
         if (
@@ -202,7 +241,7 @@ async def until_gone(q: asyncio.Queue, channel_id: str) -> None:
                 "ChannelHangupRequest",
             )
         ):
-            return
+            return ev
 
 
 async def _cancel_agent(call: Call, agent_id: str) -> None:
