@@ -22,6 +22,7 @@ import numpy as np
 from ari_app.speech.audio import SAMPLE_RATE, pcm_ms, pcm_to_float, resample, wav_bytes
 from ari_app.speech.errors import SpeechEngineError, import_engine_module
 from ari_app.speech.whisper_models import model_dir
+from ari_app.speech.whisper_short import ShortContextDecoder
 
 if TYPE_CHECKING:
     from ari_app.speech.settings import AsrSettings, OpenAiAsrSettings
@@ -63,7 +64,12 @@ class WhisperAsr:
     """faster-whisper on CPU, int8, greedy, English; blocking decode in a thread."""
 
     def __init__(
-        self, model: str = "tiny.en", cache_dir: Path | None = None, threads: int = 2, language: str = "en"
+        self,
+        model: str = "tiny.en",
+        cache_dir: Path | None = None,
+        threads: int = 2,
+        language: str = "en",
+        context_s: float = 10.0,
     ) -> None:
         fw = import_engine_module("ASR", "whisper", "faster_whisper", "faster-whisper")
         path = model_dir(model, cache_dir or Path.home() / ".cache" / "ari-app" / "speech")
@@ -78,9 +84,17 @@ class WhisperAsr:
         self.language = language
         # CTranslate2 runs one decode at a time well; queueing them avoids thrashing 2 cores.
         self._lock = threading.Lock()
+        self._short = ShortContextDecoder(self._model, language, context_s) if context_s < 30 else None
         self._decode(np.zeros(WHISPER_RATE // 2, dtype=np.float32))  # warm-up: first call is slow
 
     def _decode(self, audio16k: np.ndarray) -> tuple[str, float | None]:
+        if self._short is not None:
+            with self._lock:
+                d = self._short.decode(audio16k)
+            # Whisper's own hallucination rule: likely silence and low confidence -> nothing said.
+            if d.no_speech_prob > 0.6 and d.avg_logprob < -1.0:
+                return "", None
+            return d.text, segment_confidence([(d.text, d.avg_logprob, d.no_speech_prob)])
         with self._lock:
             segments, _info = self._model.transcribe(
                 audio16k,
@@ -89,6 +103,7 @@ class WhisperAsr:
                 vad_filter=False,
                 condition_on_previous_text=False,
                 without_timestamps=True,
+                temperature=0.0,  # no sampling fallback: deterministic, and no 2-3 s outliers
             )
             kept: list[tuple[str, float, float]] = []
             for seg in segments:
@@ -187,9 +202,11 @@ class FallbackAsr:
 def make_asr(settings: AsrSettings, cache_dir: Path) -> Asr:
     """The configured ASR. Loading Whisper takes a second or two: do it once per process and share it."""
     if settings.engine == "whisper":
-        return WhisperAsr(settings.whisper_model, cache_dir, settings.whisper_threads, settings.language)
+        return WhisperAsr(settings.whisper_model, cache_dir, settings.whisper_threads, settings.language,
+                          settings.whisper_context_s)  # fmt: skip
     external = OpenAiAsr(settings.openai, settings.language)
     if not settings.fallback_to_embedded:
         return external
-    embedded = WhisperAsr(settings.whisper_model, cache_dir, settings.whisper_threads, settings.language)
+    embedded = WhisperAsr(settings.whisper_model, cache_dir, settings.whisper_threads, settings.language,
+                          settings.whisper_context_s)  # fmt: skip
     return FallbackAsr(external, embedded, timeout=settings.openai.timeout)
