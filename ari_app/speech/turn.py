@@ -46,6 +46,13 @@ class TurnSettings(BaseModel):
     end_of_turn_silence_ms: int = Field(default=600, ge=100)
     # Silence after which ASR starts speculatively (thrown away if the caller resumes).
     speculative_pause_ms: int = Field(default=200, ge=FRAME_MS)
+    # End the turn at the speculative pause (instead of waiting the full end-of-turn silence) when
+    # the speculative transcript is a finished sentence: ends in . ? or ! and not on a word that
+    # announces more ("and", "to", "my", "um"...). Saves ~250 ms on most turns; a caller who goes
+    # on anyway barges in and is heard.
+    early_end_on_complete: bool = True
+    # ...but never before this much silence (a breath inside a sentence is shorter).
+    early_end_min_silence_ms: int = Field(default=300, ge=FRAME_MS)
     # Hard cut for a caller who never pauses.
     max_utterance_ms: int = Field(default=15000, ge=1000)
     # No speech at all for this long after listening starts -> NoInput (re-armed after each report).
@@ -140,6 +147,15 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def silence_ms(self) -> int:
+        """How long the caller has been quiet inside the current turn."""
+        return self._silent_frames * FRAME_MS
+
+    @property
+    def last_voiced_at(self) -> float:
+        return self._last_voiced_at
+
     def feed(self, frame: bytes, prob: float, now: float) -> list[TurnEvent]:
         if self._in_speech:
             return self._feed_speech(frame, prob, now)
@@ -220,6 +236,21 @@ class Endpointer:
 
 # ---- the async turn taker -----------------------------------------------------------------------
 
+# Words a sentence does not end on: a pause after them is a mid-sentence pause.
+_CONTINUES = frozenset(
+    "and but or so because if then that to of for with at in on my your our the a an is are was "
+    "were i i'm it's um uh er erm like also plus which who when where what".split()
+)
+
+
+def looks_complete(text: str) -> bool:
+    """Heuristic end-of-sentence test on an ASR transcript (Whisper punctuates)."""
+    t = text.strip()
+    if not t or t[-1] not in ".?!" or t.endswith("..."):
+        return False
+    words = t.rstrip(".?!").lower().replace(",", " ").split()
+    return bool(words) and words[-1] not in _CONTINUES
+
 
 @dataclass(frozen=True)
 class UserTurn:
@@ -228,7 +259,7 @@ class UserTurn:
     end_of_speech_at: float  # monotonic time the last voiced frame arrived
     transcript_ready_at: float  # monotonic time the transcript was available
     speculative_hit: bool  # the transcript came from the speculative ASR run
-    reason: Literal["silence", "max_length"] = "silence"
+    reason: Literal["silence", "max_length", "early"] = "silence"
 
     @property
     def latency_ms(self) -> float:
@@ -270,6 +301,9 @@ class TurnTaker:
                     result = await self._handle(event)
                     if result is not None:
                         yield result
+                early = self._early_turn()
+                if early is not None:
+                    yield early
         finally:
             await self._drop_speculation()
 
@@ -306,6 +340,35 @@ class TurnTaker:
             transcript_ready_at=ready,
             speculative_hit=hit,
             reason=ended.reason,
+        )
+
+    def _early_turn(self) -> UserTurn | None:
+        """The speculative transcript is in and reads as a finished sentence: end the turn now."""
+        spec = self._speculation
+        if (
+            spec is None
+            or not spec.task.done()
+            or not self.endpointer.settings.early_end_on_complete
+            or not self.endpointer.in_speech
+            or spec.task.cancelled()
+            or spec.task.exception() is not None
+        ):
+            return None
+        if self.endpointer.silence_ms < self.endpointer.settings.early_end_min_silence_ms:
+            return None
+        transcript = spec.task.result()
+        if not looks_complete(transcript.text):
+            return None
+        self._speculation = None
+        end_of_speech = self.endpointer.last_voiced_at
+        self.endpointer.reset()
+        return UserTurn(
+            transcript=transcript,
+            audio_ms=pcm_ms(spec.audio),
+            end_of_speech_at=end_of_speech,
+            transcript_ready_at=self.clock(),
+            speculative_hit=True,
+            reason="early",
         )
 
     async def _drop_speculation(self) -> None:

@@ -204,3 +204,37 @@ def test_speculative_pause_event_carries_audio() -> None:
     spec = [e for _, e in events if isinstance(e, SpeculativePause)]
     assert len(spec) == 1 and len(spec[0].audio) == (5 + 10) * FRAME_BYTES
     assert not any(isinstance(e, SpeechResumed) for _, e in events)
+
+
+async def test_turn_ends_at_the_pause_when_the_sentence_is_finished() -> None:
+    asr = RecordingAsr(text="I need to reschedule my appointment.")
+    taker = TurnTaker(ScriptedVad(), asr, TurnSettings(), clock=FakeClock())
+    out = [t async for t in taker.turns(feed(script((0.0, 200), (0.9, 1000), (0.0, 800))))]
+    assert len(out) == 1 and isinstance(out[0], UserTurn)
+    assert out[0].reason == "early" and out[0].speculative_hit
+    # ended at the speculative pause (200 ms) plus a frame or two, not after 600 ms of silence
+    assert (out[0].transcript_ready_at - out[0].end_of_speech_at) < 0.4
+    assert len(asr.calls) == 1
+
+
+async def test_a_pause_mid_sentence_waits_for_the_full_silence() -> None:
+    asr = RecordingAsr(text="I was charged twice last month and")
+    taker = TurnTaker(ScriptedVad(), asr, TurnSettings(), clock=FakeClock())
+    out = [t async for t in taker.turns(feed(script((0.0, 200), (0.9, 1000), (0.0, 800))))]
+    assert len(out) == 1 and out[0].reason == "silence"
+    off = TurnTaker(ScriptedVad(), RecordingAsr(text="Done."), TurnSettings(early_end_on_complete=False),
+                    clock=FakeClock())  # fmt: skip
+    out = [t async for t in off.turns(feed(script((0.0, 200), (0.9, 1000), (0.0, 800))))]
+    assert out[0].reason == "silence"
+
+
+def test_looks_complete() -> None:
+    from ari_app.speech.turn import looks_complete
+
+    assert looks_complete("I need to reschedule my appointment.")
+    assert looks_complete("What time do you open?")
+    assert looks_complete("Yes.")
+    assert not looks_complete("I was charged twice and.")
+    assert not looks_complete("my number is")
+    assert not looks_complete("I need to...")
+    assert not looks_complete("")
