@@ -133,7 +133,10 @@ class VoiceAgent:
                 await session.save(state, m, turn.decision)
         finally:
             await listener.stop()
-            await session.end(call.end_reason if call.end_reason != "unknown" else "completed")
+            if call.detached:  # handed over to another instance: the session lives on there
+                await session.hand_over()
+            else:
+                await session.end(call.end_reason if call.end_reason != "unknown" else "completed")
 
     # ------------------------------------------------------------------ input
     async def _next_input(self, speaker: Speaker, listener: Listener) -> tuple[Any, float | None]:
@@ -302,6 +305,16 @@ class _Session:
                 st,
                 {"outcome": status, "reason": req.reason, "queue": req.queue, "summary": req.summary},
             )
+
+    async def hand_over(self) -> None:
+        """Save what is pending and let go of the lease so another instance adopts the call now."""
+        if self.d.store is None:
+            return
+        with self._guard("hand_over"):
+            if self.pending:
+                await self.d.store.save_turn(self.sid, self.last_state, self.pending, None)
+            await self.d.store.append_event(self.sid, "handed_over", {"instance": self.d.store.instance_id})
+            await self.d.store.leases.release(self.sid)
 
     async def end(self, reason: str) -> None:
         if self.d.store is None:
