@@ -112,10 +112,6 @@ class VoiceAgent:
                 m = TurnMetrics(turn=n, input=type(ev).__name__)
                 inp = self._to_input(ev, m)
                 decided0 = time.monotonic()
-                if inp.text:
-                    await session.record("caller", inp.text, inp.asr_confidence)
-                elif inp.digits:
-                    await session.record("caller", f"[keys] {inp.digits}", None)
 
                 async def on_action(a: Any) -> None:  # holding phrase while a slow tool runs
                     if isinstance(a, Say):
@@ -124,6 +120,7 @@ class VoiceAgent:
                 turn = await d.engine.handle(state, inp, on_action=on_action)
                 state = turn.state
                 decided = time.monotonic()
+                await session.record_caller(inp, turn.decision)
                 m.decide_ms = round((decided - decided0) * 1000, 1)
                 log.info("call.turn", session=call.info.session_id, input=m.input, decision=turn.decision,
                          actions=[type(a).__name__ for a in turn.actions])  # fmt: skip
@@ -258,6 +255,15 @@ class _Session:
                          caller_name=c.info.caller_name, called_number=c.info.called)  # fmt: skip
         with self._guard("create"):
             await self.d.store.create(rec)
+
+    async def record_caller(self, inp: CallerInput, decision: dict[str, Any]) -> None:
+        """The caller's words as the engine logged them: answers to sensitive slots arrive masked."""
+        shown = decision.get("input")
+        masked = isinstance(shown, str) and "****" in shown
+        if inp.text:
+            await self.record("caller", shown if masked else inp.text, inp.asr_confidence)
+        elif inp.digits:
+            await self.record("caller", f"[keys] {shown.lstrip('#') if masked else inp.digits}", None)
 
     async def record(self, speaker: str, text: str, confidence: float | None) -> None:
         from ari_app.session.models import TranscriptEntry

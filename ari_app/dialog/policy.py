@@ -43,7 +43,8 @@ class PolicySettings(BaseModel):
             "damn", "hell", "shit", "fuck", "fucking", "crap", "bullshit", "idiot", "pissed",
         ]
     )  # fmt: skip
-    default_queue: str | None = "support"
+    # None: the queue from the config (transfer.queue); a name here overrides it for escalations.
+    default_queue: str | None = None
     default_endpoint: str | None = None
 
 

@@ -103,9 +103,9 @@ async def voices() -> dict[str, np.ndarray]:
 async def svc(service: Service, asterisk) -> AsyncIterator[Service]:
     """The running service on a clean Asterisk; transfer settings restored after each test."""
     s = service.settings
-    timeout, queue = s.transfer.timeout, s.dialog.policy.default_queue
+    timeout, queue = s.transfer.timeout, s.transfer.queue
     yield service
-    s.transfer.timeout, s.dialog.policy.default_queue = timeout, queue
+    s.transfer.timeout, s.transfer.queue = timeout, queue
 
 
 @pytest.fixture
@@ -339,7 +339,7 @@ async def test_caller_hangs_up_on_hold_cancels_the_agent(svc, settings, voices, 
 
 async def test_unknown_queue_fails_cleanly_back_to_the_conversation(svc, settings, voices, ari,
                                                                     phone_factory) -> None:  # fmt: skip
-    svc.settings.dialog.policy.default_queue = "nosuchqueue"
+    svc.settings.transfer.queue = "nosuchqueue"
     phone = await phone_factory(mode="answer").start()
     script = [WaitForAgent(), say(voices, ASK_PERSON), WaitForAgent(timeout_s=15, quiet_s=1.5)]
     caller = call_task(settings, script)
