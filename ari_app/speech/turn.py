@@ -57,7 +57,12 @@ class TurnSettings(BaseModel):
     max_utterance_ms: int = Field(default=15000, ge=1000)
     # No speech at all for this long after listening starts -> NoInput (re-armed after each report).
     no_input_timeout_ms: int = Field(default=6000, ge=500)
-    # While a prompt plays, speech must last this long to count as a barge-in...
+    # While a prompt plays, the prompt pauses as soon as the caller makes this much sound (a lower bar
+    # than speech start: Silero rates some onsets below 0.3 for ~250 ms, and pausing costs little
+    # because a false barge-in resumes the prompt)...
+    barge_in_onset_threshold: float = Field(default=0.15, gt=0, lt=1)
+    barge_in_onset_ms: int = Field(default=40, ge=FRAME_MS)
+    # ...and speech must last this long to count as a barge-in...
     barge_in_min_speech_ms: int = Field(default=400, ge=FRAME_MS)
     # ...and a shorter blip (cough, "mm-hm", a DTMF click) is declared false after this much silence.
     false_barge_in_silence_ms: int = Field(default=300, ge=FRAME_MS)
@@ -411,7 +416,7 @@ class BargeInDetector:
 
     def __init__(self, settings: TurnSettings | None = None) -> None:
         self.settings = s = settings or TurnSettings()
-        self._start_frames = _frames(s.speech_start_ms)
+        self._start_frames = _frames(s.barge_in_onset_ms)
         self._min_frames = _frames(s.barge_in_min_speech_ms)
         self._false_frames = _frames(s.false_barge_in_silence_ms)
         self.reset()
@@ -429,7 +434,7 @@ class BargeInDetector:
         if self._confirmed:
             return []
         if not self._active:
-            if prob >= s.speech_threshold:
+            if prob >= s.barge_in_onset_threshold:
                 if self._run == 0:
                     self._started_at = now
                 self._run += 1
