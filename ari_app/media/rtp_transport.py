@@ -17,10 +17,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from ari_app.media.clock import FRAME_INTERVAL, MediaClock, OutboundQueue
 from ari_app.media.codecs import Codec, CodecName, get_codec
 from ari_app.media.framing import pcm_frames
 from ari_app.media.jitterbuffer import JitterBuffer
-from ari_app.media.pacer import OutboundRtpStream, Pacer
+from ari_app.media.pacer import OutboundRtpStream
 from ari_app.media.ports import PortPool
 from ari_app.media.rtp import RtpError, RtpPacket
 from ari_app.media.transport import AudioFrame, MediaError, MediaStats, PlayResult
@@ -125,6 +126,10 @@ class RtpTransport:
             raise
         self._transport = transport
         self._protocol = protocol
+        self._out = OutboundQueue(
+            sock, lambda: self.remote, lambda payload, at: self._outbound.packet(payload, at=at).serialize()
+        )
+        MediaClock.shared().add(self._out)
         log.debug("rtp transport listening on %s:%d (%s)", self.local_host, port, fmt)
         return self
 
@@ -263,26 +268,37 @@ class RtpTransport:
             self._current[0].cancel()
 
     async def _send_loop(self, source: bytes | AsyncIterator[bytes], progress: _Progress) -> None:
-        remote = self.remote or await self.wait_remote(self._remote_wait)
-        pacer = Pacer()
+        """Prepare packets up to LOOKAHEAD frames ahead; the media clock thread puts one on the
+        wire every 20 ms (see clock.py for why a thread)."""
+        await (self.wait_remote(self._remote_wait) if self.remote is None else asyncio.sleep(0))
+        out = self._out
         self._outbound.start_talkspurt()
+        due: float | None = None
+
+        def sent(nbytes: int, at: float) -> None:
+            self.stats.packets_out += 1
+            self.stats.bytes_out += nbytes
+            progress.frames_sent += 1
+            if progress.first_frame_at is None:
+                progress.first_frame_at = at
+
         try:
             async for frame in pcm_frames(source):
-                reanchors = pacer.reanchors
-                due = await pacer.tick()
-                if pacer.reanchors != reanchors:  # the source or the loop stalled: new talkspurt
+                await out.wait_space()
+                now = time.monotonic()
+                if due is None:
+                    due = now
+                elif len(out) == 0 and now > due + FRAME_INTERVAL:
+                    # The source fell behind real time and the wire went quiet: a new talkspurt.
                     self._outbound.start_talkspurt()
-                packet = self._outbound.packet(self.codec.encode(frame), at=due).serialize()
-                remote = self.remote or remote
-                assert self._transport is not None
-                self._transport.sendto(packet, remote)
-                self.stats.packets_out += 1
-                self.stats.bytes_out += len(packet)
-                progress.frames_sent += 1
-                if progress.first_frame_at is None:
-                    progress.first_frame_at = time.monotonic()
+                    self.stats.pacer_reanchors += 1
+                    due = now
+                else:
+                    due += FRAME_INTERVAL
+                out.push(self.codec.encode(frame), due, sent)
+            await out.wait_empty()
         finally:
-            self.stats.pacer_reanchors += pacer.reanchors
+            out.clear()  # stopped (barge-in) or failed: nothing more of this prompt goes out
 
     # -- lifetime ------------------------------------------------------------------------
     @property
@@ -294,6 +310,9 @@ class RtpTransport:
             return
         self._closed = True
         self._stop_generation += 1
+        if hasattr(self, "_out"):
+            MediaClock.shared().remove(self._out)
+            self._out.clear()
         if self._current is not None:
             self._current[0].cancel()  # close stops even non-interruptible playback
         self._enqueue(None)

@@ -14,11 +14,12 @@ import pytest
 
 from ari_app.calls.call import Call
 from ari_app.calls.manager import CallManager
-from ari_app.config import Settings
+from ari_app.config import Settings, load_settings
 from ari_app.testcaller import audio
 from ari_app.testcaller.caller import Dtmf, Silence, Utterance, place_call
 
 pytestmark = pytest.mark.stack
+SETTINGS = load_settings()  # ports of the stack under test (env overrides apply)
 
 
 def tone(freq: float, seconds: float) -> bytes:
@@ -73,7 +74,12 @@ async def test_caller_speech_reaches_the_app(manager_factory) -> None:
 
     await manager_factory(record)
     speech = audio.synthesize("I would like to reschedule my appointment for next Tuesday please")
-    await place_call("1000", [Silence(0.3), Utterance(pcm=speech)], listen_s=0.5)
+    await place_call(
+        SETTINGS.stack.extension,
+        [Silence(0.3), Utterance(pcm=speech)],
+        listen_s=0.5,
+        sip_port=SETTINGS.stack.sip_port,
+    )
     got = np.frombuffer(b"".join(heard), dtype="<i2")
     sent_voiced = int((np.abs(speech) > 500).sum())
     got_voiced = int((np.abs(got) > 500).sum())
@@ -90,7 +96,7 @@ async def test_our_audio_reaches_the_caller(manager_factory) -> None:
         await asyncio.sleep(5)
 
     await manager_factory(speak)
-    report = await place_call("1000", [], listen_s=2.0)
+    report = await place_call(SETTINGS.stack.extension, [], listen_s=2.0, sip_port=SETTINGS.stack.sip_port)
     pcm = report.received_pcm()
     loud = pcm[np.abs(pcm) > 2000]
     assert len(loud) > 8000 * 0.6, "less than 0.6 s of our 1 s tone reached the caller"
@@ -106,7 +112,12 @@ async def test_dtmf_reaches_the_conversation_in_order(manager_factory) -> None:
             got.append(d.digit)
 
     await manager_factory(collect)
-    await place_call("1000", [Silence(0.5), Dtmf("1234*#", gap_s=0.15)], listen_s=0.5)
+    await place_call(
+        SETTINGS.stack.extension,
+        [Silence(0.5), Dtmf("1234*#", gap_s=0.15)],
+        listen_s=0.5,
+        sip_port=SETTINGS.stack.sip_port,
+    )
     assert "".join(got) == "1234*#"
 
 
@@ -115,7 +126,9 @@ async def test_hangup_mid_prompt_releases_everything_within_a_second(manager_fac
         await call.media.play(tone(440, 20))
 
     m = await manager_factory(long_prompt)
-    report = await place_call("1000", [], listen_s=1.0)  # hangs up while the prompt plays
+    report = await place_call(
+        SETTINGS.stack.extension, [], listen_s=1.0, sip_port=SETTINGS.stack.sip_port
+    )  # hangs up while the prompt plays
     assert report.sip.ended_by == "local"  # we (the caller) hung up
     waited = await wait_until(lambda: not m.calls, 1.0)
     left_channels = [c for c in await m.ari.list_channels() if c.id.startswith("iva-") or c.caller.number]
@@ -139,7 +152,12 @@ async def test_ten_calls_are_independent_and_survive_a_websocket_drop(manager_fa
     m = await manager_factory(per_call)
 
     async def one(i: int):
-        return await place_call("1000", [Silence(1.5), Dtmf(str(i))], listen_s=1.5)
+        return await place_call(
+            SETTINGS.stack.extension,
+            [Silence(1.5), Dtmf(str(i))],
+            listen_s=1.5,
+            sip_port=SETTINGS.stack.sip_port,
+        )
 
     calls = asyncio.gather(*(one(i) for i in range(10)))
     await wait_until(
