@@ -12,6 +12,7 @@ import time
 import numpy as np
 from aiohttp import web
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ari_app import stack
@@ -78,7 +79,7 @@ def print_conversation(service: Service, report: CallReport | None) -> None:
     t.add_column("who", style="bold")
     t.add_column("said")
     for who, text in lines:
-        t.add_row(who, text)
+        t.add_row(who, escape(text))
     console.print(t)
     if service.deps.turn_metrics:
         m = Table(title="per-turn timings (ms, from the end of the caller's speech)")

@@ -136,6 +136,9 @@ class Service:
             await self.manager.stop(hand_over=self.store is not None)
         if self._runner is not None:
             await self._runner.cleanup()
+        tools = getattr(getattr(self.deps, "engine", None), "tool_client", None)
+        if tools is not None:
+            await tools.close()
         if self.store is not None:
             await self.store.close()
 

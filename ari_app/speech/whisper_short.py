@@ -11,6 +11,8 @@ context, keeping the better-scored of the two. Measured on 26 telephone clips: W
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,33 @@ class Decoded:
     avg_logprob: float
     no_speech_prob: float
     full_context: bool
+
+
+_SENTENCE = re.compile(r"[^.?!]+[.?!]*")
+
+
+def _sentences(text: str) -> list[str]:
+    return [m.group(0).strip() for m in _SENTENCE.finditer(text) if m.group(0).strip()]
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9 ]", "", s.lower()).strip()
+
+
+def looped(text: str) -> bool:
+    """Whisper's failure mode with too little context: the same sentence over and over."""
+    sents = [_norm(s) for s in _sentences(text)]
+    return any(a and (a == b or (b and a.startswith(b))) for a, b in itertools.pairwise(sents))
+
+
+def drop_repeats(text: str) -> str:
+    """'Yes, please. Yes, please. Yes' -> 'Yes, please.'"""
+    out: list[str] = []
+    for s in _sentences(text):
+        if out and (_norm(s) == _norm(out[-1]) or _norm(out[-1]).startswith(_norm(s))):
+            continue
+        out.append(s)
+    return " ".join(out)
 
 
 class ShortContextDecoder:
@@ -51,10 +80,11 @@ class ShortContextDecoder:
         if short >= FULL_FRAMES or self.context_frames <= 0:
             return self._run(feats, n, FULL_FRAMES)
         first = self._run(feats, n, short)
-        if first.avg_logprob >= self.retry_below:
+        if first.avg_logprob >= self.retry_below and not looped(first.text):
             return first
         second = self._run(feats, n, FULL_FRAMES)
-        return second if second.avg_logprob > first.avg_logprob else first
+        best = second if second.avg_logprob > first.avg_logprob or looped(first.text) else first
+        return Decoded(drop_repeats(best.text), best.avg_logprob, best.no_speech_prob, best.full_context)
 
     def _run(self, feats: np.ndarray, n: int, frames: int) -> Decoded:
         import ctranslate2
