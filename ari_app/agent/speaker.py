@@ -41,13 +41,16 @@ class Speaker:
     async def say(self, text: str, *, interruptible: bool = True) -> SpeakResult:
         buf = bytearray()
         done_synth = asyncio.Event()
+        grew = asyncio.Event()  # set whenever synthesis adds audio (or ends)
 
         async def synth() -> None:
             try:
                 async for chunk in self.tts.synthesize(text):
                     buf.extend(chunk)
+                    grew.set()
             finally:
                 done_synth.set()
+                grew.set()
 
         synth_task = asyncio.create_task(synth())
 
@@ -62,7 +65,8 @@ class Speaker:
                         continue
                 if done_synth.is_set() and pos >= len(buf):
                     return
-                await asyncio.sleep(0.005)
+                grew.clear()
+                await grew.wait()
 
         self.listener.watch_barge_in(interruptible)
         self.listener.set_speaking(True)

@@ -7,11 +7,11 @@ import asyncio
 import contextlib
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -160,42 +160,9 @@ def _prepare(
     )
 
 
-def run_sipp(
-    scenario: str | Path,
-    service: str | None = None,
-    *,
-    workdir: Path,
-    remote: str | None = "127.0.0.1:5060",
-    local_port: int | None = None,
-    media_port: int | None = None,
-    media_dir: Path | None = None,
-    calls: int = 1,
-    timeout: float = 30.0,
-    substitutions: Mapping[str, str] | None = None,
-    extra_args: Sequence[str] = (),
-) -> SippResult:
-    """Run one sipp scenario to completion (blocking). ``remote=None`` for UAS scenarios."""
-    cmd = _prepare(
-        scenario,
-        service,
-        workdir,
-        remote,
-        local_port,
-        media_port,
-        media_dir,
-        calls,
-        substitutions,
-        extra_args,
-    )
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
-        code, out, err = proc.returncode, proc.stdout, proc.stderr
-    except subprocess.TimeoutExpired as e:
-        code = None
-        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err = f"killed after {timeout:g} s timeout"
-    return SippResult(code, out, err, _collect_logs(workdir), cmd, time.monotonic() - started)
+def run_sipp(scenario: str | Path, service: str | None = None, **kwargs: Any) -> SippResult:
+    """Run one sipp scenario to completion (blocking; same arguments as ``run_sipp_async``)."""
+    return asyncio.run(run_sipp_async(scenario, service, **kwargs))
 
 
 async def run_sipp_async(
@@ -212,7 +179,7 @@ async def run_sipp_async(
     substitutions: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
 ) -> SippResult:
-    """Like run_sipp, without blocking the event loop (e.g. a sipp agent while the test originates)."""
+    """Run one sipp scenario without blocking the event loop. ``remote=None`` for UAS scenarios."""
     cmd = _prepare(
         scenario,
         service,

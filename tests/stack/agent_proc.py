@@ -125,6 +125,11 @@ async def demo_backend_env() -> tuple[object, dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------- fixtures and helpers
+# What the test caller says in the reschedule flow (seed customer Dana: 5551234567, DOB 1985-04-12).
+ASK = "I need to reschedule my appointment"
+DOB = "April twelfth nineteen eighty five"
+NEW_DATE = "next Wednesday"
+
 LEASE_TTL = 3.0  # short leases keep takeover tests quick; heartbeats every second
 HEARTBEAT = 1.0
 SWEEP_INTERVAL = 2.0  # Service._sweep_orphans

@@ -16,6 +16,9 @@ from ari_app.agent.voice import RESUME_APOLOGY
 from ari_app.config import Settings
 from ari_app.testcaller.caller import Dtmf, WaitForAgent, place_call
 from tests.stack.agent_proc import (
+    ASK,
+    DOB,
+    NEW_DATE,
     SERVE,
     AgentFleet,
     awaiting_slot,
@@ -29,9 +32,6 @@ from tests.stack.agent_proc import (
 pytestmark = pytest.mark.stack
 __all__ = ["fleet"]  # the fixture, imported for pytest
 
-ASK = "I need to reschedule my appointment"
-DOB = "April twelfth nineteen eighty five"
-NEW_DATE = "next Wednesday"
 GREETING = "Thanks for calling"
 
 

@@ -12,7 +12,10 @@ from ari_app.agent.voice import RESUME_APOLOGY
 from ari_app.config import Settings
 from ari_app.testcaller.caller import Dtmf, Silence, WaitForAgent, place_call
 from tests.stack.agent_proc import (
+    ASK,
+    DOB,
     LEASE_TTL,
+    NEW_DATE,
     SWEEP_INTERVAL,
     AgentFleet,
     awaiting_slot,
@@ -24,10 +27,6 @@ from tests.stack.agent_proc import (
 
 pytestmark = pytest.mark.stack
 __all__ = ["fleet"]  # the fixture, imported for pytest
-
-ASK = "I need to reschedule my appointment"
-DOB = "April twelfth nineteen eighty five"
-NEW_DATE = "next Wednesday"
 
 
 async def test_killed_agent_call_resumes_on_a_new_instance(fleet: AgentFleet, settings: Settings) -> None:
