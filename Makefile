@@ -1,4 +1,4 @@
-.PHONY: run test lint bench deps
+.PHONY: run test lint bench deps lock
 VENV := .venv/bin
 
 deps:
@@ -18,3 +18,7 @@ lint: deps
 
 bench: deps
 	$(VENV)/python benchmarks/pacing.py
+
+# Regenerate requirements.lock after changing pyproject.toml's dependencies (needs the package index).
+lock:
+	@scripts/lock.sh

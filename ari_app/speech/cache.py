@@ -20,9 +20,21 @@ from ari_app.speech.tts import Tts, TtsIdentity, clean_text
 log = logging.getLogger(__name__)
 
 
+# Bumped when our own processing of engine audio (trim, level, resampling) changes the bytes.
+PROCESSING_VERSION = 2  # 2: leading/trailing silence judged on 5 ms energy windows
+
+
 def cache_key(identity: TtsIdentity, text: str, normalize_text: bool = True) -> str:
     spoken = clean_text(normalize_for_speech(text) if normalize_text else text)
-    fields = [identity.engine, identity.version, identity.voice, identity.rate, identity.seed, spoken]
+    fields = [
+        PROCESSING_VERSION,
+        identity.engine,
+        identity.version,
+        identity.voice,
+        identity.rate,
+        identity.seed,
+        spoken,
+    ]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
 
 
