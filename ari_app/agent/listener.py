@@ -1,6 +1,10 @@
-"""The caller's side of a live call: one task reads the media stream, runs the VAD once per
-frame, feeds the turn taker (endpointing + speculative ASR) and, while a prompt plays, the
-barge-in detector. Everything the conversation needs arrives on one queue, in order.
+"""agent: the caller's side of a live call, producing the one stream of caller events.
+
+One task reads the media stream and, for each frame, runs the VAD once and hands the
+probability to both machines: the turn taker (endpointing + speculative ASR) and, while a prompt
+plays, the barge-in detector. A second task groups DTMF keys into entries. Both emit into the
+same ``Emit`` hook, so the floor sees everything in order. The listener never decides what an
+event means; the floor tells it what to watch for.
 """
 
 from __future__ import annotations
@@ -8,78 +12,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from ari_app.calls.call import Call, Digit
+import structlog
+
+from ari_app.agent.events import BargeIn, Digits, Emit, HungUp
+from ari_app.calls.call import Digit
+from ari_app.media.transport import MediaTransport
 from ari_app.speech.asr import Asr
-from ari_app.speech.turn import (
-    BargeIn,
-    BargeInDetector,
-    FalseBargeIn,
-    NoInput,
-    PossibleBargeIn,
-    TurnSettings,
-    TurnTaker,
-    UserTurn,
-)
+from ari_app.speech.barge_in import BargeInDetector
+from ari_app.speech.recognition import TurnTaker
+from ari_app.speech.turn import TurnSettings
 from ari_app.speech.vad import Vad
 
+log = structlog.get_logger(__name__)
 
-class _ObservingVad:
-    """Computes each frame's probability once and shares it with the barge-in detector
-    (silero costs ~0.2 ms a frame: doing it twice per call adds up at 20 calls)."""
-
-    def __init__(self, inner: Vad, observe: Callable[[float, float], None]) -> None:
-        self.inner = inner
-        self.observe = observe
-
-    def speech_probability(self, frame: bytes) -> float:
-        p = self.inner.speech_probability(frame)
-        self.observe(p, time.monotonic())
-        return p
-
-    def reset(self) -> None:
-        self.inner.reset()
-
-
-@dataclass(frozen=True)
-class Digits:
-    digits: str
-    first_at: float
-    last_at: float
-
-
-ListenerEvent = UserTurn | NoInput | Digits | PossibleBargeIn | BargeIn | FalseBargeIn
+DEFAULT_MAX_DIGITS = 32
+DEFAULT_TERMINATOR = "#"
 
 
 class Listener:
     def __init__(
         self,
-        call: Call,
+        media: MediaTransport,
+        digits: asyncio.Queue[Digit],
         vad: Vad,
         asr: Asr,
         turn: TurnSettings,
+        emit: Emit,
         *,
         inter_digit_timeout: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.call = call
-        self.turn_settings = turn
-        self.events: asyncio.Queue[ListenerEvent] = asyncio.Queue()
-        self.barge = BargeInDetector(turn)
-        self.watching_barge_in = False
-        self.speaking = False  # no-input is not counted while we talk
+        self._media = media
+        self._keys = digits
+        self._vad = vad
+        self._emit = emit
+        self._clock = clock
+        self._taker = TurnTaker(asr, turn, clock=clock)
+        self._barge = BargeInDetector(turn)
+        self._watching_barge_in = False
         self.inter_digit_timeout = inter_digit_timeout
-        self.digit_terminator = "#"
-        self.max_digits = 32
-        self._vad = _ObservingVad(vad, self._observe)
-        self._taker = TurnTaker(self._vad, asr, turn)
+        self.max_digits = DEFAULT_MAX_DIGITS
+        self.digit_terminator = DEFAULT_TERMINATOR
         self._tasks: list[asyncio.Task[None]] = []
 
+    # ------------------------------------------------------------------ what the floor asks for
     def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._speech(), name=f"listen-{self.call.channel.id}"),
-            asyncio.create_task(self._digits(), name=f"digits-{self.call.channel.id}"),
+            asyncio.create_task(self._speech(), name="listen-speech"),
+            asyncio.create_task(self._digits(), name="listen-digits"),
         ]
 
     async def stop(self) -> None:
@@ -88,31 +70,36 @@ class Listener:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        await self._taker.close()
 
     def watch_barge_in(self, on: bool) -> None:
-        self.watching_barge_in = on
-        self.barge.reset()
+        """Report barge-in events (while an interruptible prompt plays), from a fresh detector."""
+        self._watching_barge_in = on
+        self._barge.reset()
 
-    def set_speaking(self, on: bool) -> None:
-        """While we talk the caller is not 'silent'; when we stop, the no-input timer starts anew."""
-        self.speaking = on
-        self._taker.endpointer._idle_frames = 0
+    def restart_no_input_timer(self) -> None:
+        self._taker.restart_no_input_timer()
 
-    def _observe(self, prob: float, now: float) -> None:
-        if self.watching_barge_in:
-            for ev in self.barge.feed(prob, now):
-                self.events.put_nowait(ev)
+    def expect_digits(self, max_digits: int = DEFAULT_MAX_DIGITS, terminator: str | None = None) -> None:
+        """How the next key entry ends: after ``max_digits`` keys or at ``terminator``."""
+        self.max_digits = max_digits
+        self.digit_terminator = terminator or DEFAULT_TERMINATOR
 
-    async def _pcm(self) -> AsyncIterator[bytes]:
-        assert self.call.media is not None
-        async for frame in self.call.media.frames():
-            yield frame.pcm
-
+    # ------------------------------------------------------------------ producers
     async def _speech(self) -> None:
-        async for ev in self._taker.turns(self._pcm()):
-            if isinstance(ev, NoInput) and self.speaking:
+        async for frame in self._media.frames():
+            prob = self._vad.speech_probability(frame.pcm)
+            if self._watching_barge_in:
+                for ev in self._barge.feed(prob, frame.received_at):
+                    self._emit(ev)
+            try:
+                events = await self._taker.push(frame, prob)
+            except Exception as e:  # an ASR failure loses this turn, never the listening
+                log.error("listener.recognition_failed", error=str(e), error_type=type(e).__name__)
                 continue
-            self.events.put_nowait(ev)
+            for event in events:
+                self._emit(event)
+        self._emit(HungUp(at=self._clock()))
 
     async def _digits(self) -> None:
         """Group DTMF key presses into one entry: terminator, max length, or inter-digit pause.
@@ -122,7 +109,7 @@ class Listener:
         """
         full_at: float | None = None
         while True:
-            first: Digit = await self.call.digits.get()
+            first: Digit = await self._keys.get()
             if (
                 full_at is not None
                 and first.digit == self.digit_terminator
@@ -132,13 +119,13 @@ class Listener:
                 continue
             buf, t0, last = [first.digit], first.at, first.at
             # A key press also interrupts a playing prompt (like speech does).
-            self.events.put_nowait(BargeIn(at=first.at))
+            self._emit(BargeIn(at=first.at))
             while buf[-1] != self.digit_terminator and len(buf) < self.max_digits:
                 try:
-                    d = await asyncio.wait_for(self.call.digits.get(), self.inter_digit_timeout)
+                    d = await asyncio.wait_for(self._keys.get(), self.inter_digit_timeout)
                 except TimeoutError:
                     break
                 buf.append(d.digit)
                 last = d.at
             full_at = last if buf[-1] != self.digit_terminator and len(buf) >= self.max_digits else None
-            self.events.put_nowait(Digits("".join(buf), t0, last))
+            self._emit(Digits("".join(buf), t0, last))

@@ -7,17 +7,23 @@ dialogue (or the escalation policy) asks for a person.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ari_app.agent.listener import Digits, Listener
+from ari_app.agent.events import CallerEvent, CallerInputEvent, Digits, HungUp, UserTurn
+from ari_app.agent.floor import Floor
+from ari_app.agent.listener import Listener
 from ari_app.agent.speaker import Speaker
 from ari_app.calls.call import Call
+from ari_app.config import Settings
 from ari_app.dialog.state import (
+    Action,
     CallContext,
     CallerInput,
     CollectDigits,
@@ -27,9 +33,16 @@ from ari_app.dialog.state import (
     Transfer,
 )
 from ari_app.logs import redact_text
-from ari_app.speech.turn import NoInput, UserTurn
+from ari_app.speech.asr import Asr
+from ari_app.speech.tts import Tts
+from ari_app.speech.vad import Vad
 from ari_app.transfer.context import transfer_request
-from ari_app.transfer.warm import TransferRequest, warm_transfer
+from ari_app.transfer.warm import TransferRequest, TransferResult, warm_transfer
+
+if TYPE_CHECKING:
+    from ari_app.agent.metrics import AgentMetrics
+    from ari_app.dialog.engine import DialogEngine
+    from ari_app.session.store import SessionStore
 
 log = structlog.get_logger(__name__)
 
@@ -58,17 +71,23 @@ class TurnMetrics:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+Whisper = Callable[[], Awaitable[None]]
+TransferFn = Callable[[Call, TransferRequest, Whisper], Awaitable[TransferResult]]
+
+
 @dataclass
 class AgentDeps:
     """Everything a call needs, loaded once per process and shared by all calls."""
 
-    engine: Any  # ari_app.dialog.engine.DialogEngine
-    vad_factory: Any  # () -> Vad (one per call: VADs keep state)
-    asr: Any
-    tts: Any
-    settings: Any  # ari_app.config.Settings
-    store: Any | None = None  # ari_app.session.store.SessionStore
-    metrics: Any | None = None  # ari_app.agent.metrics.AgentMetrics
+    engine: DialogEngine
+    vad_factory: Callable[[], Vad]  # one per call: VADs keep state
+    asr: Asr
+    tts: Tts
+    settings: Settings
+    store: SessionStore | None = None
+    metrics: AgentMetrics | None = None
+    transfer: TransferFn = warm_transfer  # the real stack's warm transfer; a fake in the harness
+    clock: Callable[[], float] = time.monotonic
     prompts: list[str] = field(default_factory=list)  # fixed prompts to pre-synthesise
     transcripts: list[list[tuple[str, str]]] = field(default_factory=list)  # demo/CLI printing
     turn_metrics: list[TurnMetrics] = field(default_factory=list)
@@ -81,8 +100,10 @@ class VoiceAgent:
     async def __call__(self, call: Call) -> None:
         assert call.media is not None
         d = self.d
-        listener = Listener(call, d.vad_factory(), d.asr, d.settings.speech.turn)
-        speaker = Speaker(call.media, d.tts, listener)
+        events: asyncio.Queue[CallerEvent] = asyncio.Queue()
+        listener = Listener(call.media, call.digits, d.vad_factory(), d.asr, d.settings.speech.turn,
+                            events.put_nowait, clock=d.clock)  # fmt: skip
+        floor = Floor(Speaker(call.media, d.tts, clock=d.clock), listener, events)
         session = _Session(call, d)
         resumed = _resume_state(call)
         if resumed is None:
@@ -90,11 +111,12 @@ class VoiceAgent:
         listener.start()
         try:
             state: ConversationState
+            actions: list[Action]
             if resumed is not None:  # taken over from a dead instance: pick up where it was
                 state = resumed
                 session.last_state = state.to_dict()
                 await session.record("system", "call taken over by another instance", None)
-                actions: list[Any] = [Say(f"{RESUME_APOLOGY} {state.last_prompt}".strip())]
+                actions = [Say(f"{RESUME_APOLOGY} {state.last_prompt}".strip())]
             else:
                 turn = d.engine.start(
                     CallContext(call.info.session_id, call.info.caller_number, call.info.called)
@@ -104,29 +126,32 @@ class VoiceAgent:
                 actions = list(turn.actions)
                 if call.resumed:  # adopted, but the saved state was lost or unreadable
                     actions.insert(0, Say(RESUME_APOLOGY))
-            ended = await self._perform(call, actions, speaker, listener, session, None)
+            ended = await self._perform(call, actions, floor, listener, session, None)
             n = 0
             while not ended:
-                ev, pending = await self._next_input(speaker, listener)
+                ev = await floor.next_input()
+                if isinstance(ev, HungUp):
+                    call.end_reason = "caller_hangup"
+                    break
                 n += 1
                 m = TurnMetrics(turn=n, input=type(ev).__name__)
                 inp = self._to_input(ev, m)
-                decided0 = time.monotonic()
+                decided0 = d.clock()
 
-                async def on_action(a: Any) -> None:  # holding phrase while a slow tool runs
+                async def on_action(a: Action) -> None:  # holding phrase while a slow tool runs
                     if isinstance(a, Say):
-                        await speaker.say(a.text, interruptible=a.interruptible)
+                        await floor.say(a.text, interruptible=a.interruptible)
 
                 turn = await d.engine.handle(state, inp, on_action=on_action)
                 state = turn.state
-                decided = time.monotonic()
+                decided = d.clock()
                 await session.record_caller(inp, turn.decision)
                 m.decide_ms = round((decided - decided0) * 1000, 1)
                 log.info("call.turn", session=call.info.session_id, input=m.input, decision=turn.decision,
                          actions=[type(a).__name__ for a in turn.actions])  # fmt: skip
-                ended = await self._perform(call, turn.actions, speaker, listener, session, (m, pending))
+                ended = await self._perform(call, turn.actions, floor, listener, session, (m, _wire_end(ev)))
                 if not ended and state.ended:  # a transfer that did not connect: the caller is back
-                    state.ended = False
+                    state = d.engine.transfer_returned(state)
                 await session.save(state, m, turn.decision)
         finally:
             await listener.stop()
@@ -135,19 +160,7 @@ class VoiceAgent:
             else:
                 await session.end(call.end_reason if call.end_reason != "unknown" else "completed")
 
-    # ------------------------------------------------------------------ input
-    async def _next_input(self, speaker: Speaker, listener: Listener) -> tuple[Any, float | None]:
-        """The next caller turn, key entry or silence (barge-in leftovers are skipped)."""
-        while True:
-            ev = speaker.held.popleft() if speaker.held else await listener.events.get()
-            if isinstance(ev, UserTurn):
-                return ev, ev.end_of_speech_at
-            if isinstance(ev, Digits):
-                return ev, ev.last_at
-            if isinstance(ev, NoInput):
-                return ev, None
-
-    def _to_input(self, ev: Any, m: TurnMetrics) -> CallerInput:
+    def _to_input(self, ev: CallerInputEvent, m: TurnMetrics) -> CallerInput:
         if isinstance(ev, UserTurn):
             m.asr_ms = round(ev.latency_ms, 1)
             m.speculative_hit = ev.speculative_hit
@@ -159,19 +172,18 @@ class VoiceAgent:
         return CallerInput(no_input=True)
 
     # ------------------------------------------------------------------ output
-    async def _perform(self, call: Call, actions: list[Any], speaker: Speaker, listener: Listener,
+    async def _perform(self, call: Call, actions: list[Action], floor: Floor, listener: Listener,
                        session: _Session, timing: tuple[TurnMetrics, float | None] | None) -> bool:  # fmt: skip
         """Carry out the engine's actions. Returns True when the conversation is over."""
         first = True
-        listener.max_digits, listener.digit_terminator = 32, "#"  # until the engine hints otherwise
+        listener.expect_digits()  # until the engine hints otherwise
         for a in actions:
             if isinstance(a, CollectDigits):
-                listener.max_digits = a.max
-                listener.digit_terminator = a.terminator or "#"
+                listener.expect_digits(a.max, a.terminator)
             elif isinstance(a, Say):
                 shown = "[sensitive]" if a.sensitive else a.text
                 await session.record("agent", shown, None)
-                res = await speaker.say(a.text, interruptible=a.interruptible)
+                res = await floor.say(a.text, interruptible=a.interruptible)
                 if first and timing is not None:
                     m, eos = timing
                     if eos is not None and res.first_audio_at is not None:
@@ -181,13 +193,13 @@ class VoiceAgent:
                 if res.interrupted:
                     break  # the caller has the floor; the remaining prompts are moot
             elif isinstance(a, Transfer):
-                return await self._transfer(call, a, speaker, session)
+                return await self._transfer(call, a, floor, session)
             elif isinstance(a, Hangup):
                 call.end_reason = a.reason or "completed"
                 return True
         return False
 
-    async def _transfer(self, call: Call, t: Transfer, speaker: Speaker, session: _Session) -> bool:
+    async def _transfer(self, call: Call, t: Transfer, floor: Floor, session: _Session) -> bool:
         s = self.d.settings
         req = transfer_request(t, default_queue=s.transfer.queue, timeout=s.transfer.timeout,
                                sensitive=s.session.sensitive_slots)  # fmt: skip
@@ -195,9 +207,9 @@ class VoiceAgent:
         await session.transfer("transferring", req)
 
         async def whisper() -> None:
-            await speaker.say(f"Incoming call. {req.summary}", interruptible=False)
+            await floor.say(f"Incoming call. {req.summary}", interruptible=False)
 
-        result = await warm_transfer(call, req, whisper=whisper)
+        result = await self.d.transfer(call, req, whisper)
         await session.transfer(result.outcome, req)
         if result.outcome == "connected":
             call.end_reason = "transferred"
@@ -210,8 +222,17 @@ class VoiceAgent:
                  detail=result.detail)  # fmt: skip
         apology = TRANSFER_FAILED_PROMPT if result.outcome == "failed" else NO_ANSWER_PROMPT
         await session.record("agent", apology, None)
-        await speaker.say(apology)
+        await floor.say(apology)
         return False
+
+
+def _wire_end(ev: CallerInputEvent) -> float | None:
+    """Wire time the caller's input ended (their last voiced packet, their last key)."""
+    if isinstance(ev, UserTurn):
+        return ev.end_of_speech_at
+    if isinstance(ev, Digits):
+        return ev.last_at
+    return None
 
 
 def _resume_state(call: Call) -> ConversationState | None:
@@ -225,9 +246,9 @@ def _resume_state(call: Call) -> ConversationState | None:
         return None
 
 
-def _flow_sensitive(engine: Any, state: ConversationState) -> list[str]:
+def _flow_sensitive(engine: DialogEngine, state: ConversationState) -> list[str]:
     """Slots the call's flows mark sensitive: the store masks them, the agent page never shows them."""
-    flows = getattr(getattr(engine, "flowset", None), "flows", {})
+    flows = engine.flowset.flows
     return sorted(
         {n for f in state.frames if f.flow in flows for n, s in flows[f.flow].slots.items() if s.sensitive}
     )
@@ -258,8 +279,8 @@ class _Session:
 
     async def record_caller(self, inp: CallerInput, decision: dict[str, Any]) -> None:
         """The caller's words as the engine logged them: answers to sensitive slots arrive masked."""
-        shown = decision.get("input")
-        masked = isinstance(shown, str) and "****" in shown
+        shown = str(decision.get("input", ""))
+        masked = bool(decision.get("input_masked"))
         if inp.text:
             await self.record("caller", shown if masked else inp.text, inp.asr_confidence)
         elif inp.digits:

@@ -92,6 +92,12 @@ class DialogEngine(IntentRouter):
         await self._dispatch(state, caller, out)
         return self._finish(state, out, started)
 
+    def transfer_returned(self, state: ConversationState) -> ConversationState:
+        """A transfer the engine asked for did not connect: the caller is back with us."""
+        state = ConversationState.from_dict(state.to_dict())
+        state.ended = False
+        return state
+
     # --- dispatch -------------------------------------------------------------------------------
 
     async def _dispatch(self, state: ConversationState, caller: CallerInput, out: TurnOut) -> None:
@@ -411,10 +417,11 @@ class DialogEngine(IntentRouter):
         secret_now = bool(
             frame and frame.awaiting == "slot" and frame.slot and self.flow(frame).slots[frame.slot].sensitive
         )
-        shown = caller.text or (f"#{caller.digits}" if caller.digits else "(silence)")
-        shown = mask(shown) if secret_now else redact(shown, self.secrets(state))
+        heard = caller.text or (f"#{caller.digits}" if caller.digits else "(silence)")
+        shown = mask(heard) if secret_now else redact(heard, self.secrets(state))
         state.transcript.append({"role": "caller", "text": shown})
         out.note("input", shown)
+        out.note("input_masked", shown != heard)  # the record keeps only the masked form
 
     def _finish(self, state: ConversationState, out: TurnOut, started: float) -> Turn:
         says = [a.text for a in out.actions if getattr(a, "kind", "") == "say" and a.text]

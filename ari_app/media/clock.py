@@ -19,7 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 
-FRAME_INTERVAL = 0.020
+from ari_app.media.constants import FRAME_INTERVAL
+
 LOOKAHEAD = 10  # frames prepared ahead of the wire (200 ms): more than any loop stall we saw
 MAX_LAG = 0.060  # further behind than this, re-anchor instead of bursting
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ari_app.media.codecs import PCM_BYTES_PER_FRAME
+from ari_app.media.constants import FRAME_BYTES
 
 
 async def pcm_frames(
-    source: bytes | AsyncIterator[bytes], frame_bytes: int = PCM_BYTES_PER_FRAME
+    source: bytes | AsyncIterator[bytes], frame_bytes: int = FRAME_BYTES
 ) -> AsyncIterator[bytes]:
     """Yield ``frame_bytes``-long frames; the last partial frame is padded with silence.
 

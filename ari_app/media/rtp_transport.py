@@ -17,13 +17,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from ari_app.media.clock import FRAME_INTERVAL, MediaClock, OutboundQueue
+from ari_app.media.clock import MediaClock, OutboundQueue
 from ari_app.media.codecs import Codec, CodecName, get_codec
+from ari_app.media.constants import FRAME_INTERVAL
 from ari_app.media.framing import pcm_frames
 from ari_app.media.jitterbuffer import JitterBuffer
-from ari_app.media.pacer import OutboundRtpStream
 from ari_app.media.ports import PortPool
 from ari_app.media.rtp import RtpError, RtpPacket
+from ari_app.media.rtp_stream import OutboundRtpStream
 from ari_app.media.transport import AudioFrame, MediaError, MediaStats, PlayResult
 
 log = logging.getLogger(__name__)

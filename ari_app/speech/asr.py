@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 import numpy as np
 
-from ari_app.speech.audio import SAMPLE_RATE, pcm_ms, pcm_to_float, resample, wav_bytes
+from ari_app.media.constants import SAMPLE_RATE
+from ari_app.speech.audio import pcm_ms, pcm_to_float, resample, wav_bytes
 from ari_app.speech.errors import SpeechEngineError, import_engine_module
 from ari_app.speech.whisper_models import model_dir
 from ari_app.speech.whisper_short import ShortContextDecoder

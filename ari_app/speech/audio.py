@@ -8,10 +8,7 @@ import wave
 import numpy as np
 import soxr
 
-SAMPLE_RATE = 8000
-FRAME_MS = 20
-FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 160
-FRAME_BYTES = FRAME_SAMPLES * 2  # 320
+from ari_app.media.constants import FRAME_BYTES, SAMPLE_RATE
 
 # Telephone playback level: peaks at about -3 dBFS leave headroom for the G.711 encoder.
 PEAK_CEILING = 10 ** (-3 / 20)

@@ -12,7 +12,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ari_app.speech.audio import SAMPLE_RATE, float_to_pcm, pcm_to_float, read_wav, resample
+from ari_app.media.constants import SAMPLE_RATE
+from ari_app.speech.audio import float_to_pcm, pcm_to_float, read_wav, resample
 
 if sys.version_info >= (3, 13):  # audioop left the stdlib in 3.13; audioop-lts is its drop-in
     import audioop_lts as audioop  # type: ignore[import-not-found]

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ari_app.speech.audio import SAMPLE_RATE, to_telephone, trim_leading_silence, trim_trailing_silence
+from ari_app.media.constants import SAMPLE_RATE
+from ari_app.speech.audio import to_telephone, trim_leading_silence, trim_trailing_silence
 from ari_app.speech.normalize import normalize_for_speech
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ari_app.speech.audio import FRAME_BYTES, SAMPLE_RATE
+from ari_app.media.constants import FRAME_BYTES, SAMPLE_RATE
 from ari_app.speech.errors import SpeechEngineError, import_engine_module
 
 if TYPE_CHECKING:

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ari_app.media.codecs.g711 import ulaw_decode, ulaw_encode
+from ari_app.media.constants import FRAME_INTERVAL, FRAME_SAMPLES
 from ari_app.media.dtmf import DIGITS, DtmfEvent, build_dtmf_packets
 from ari_app.media.rtp import RtpError as RtpPacketError
 from ari_app.media.rtp import RtpPacket
 from ari_app.testcaller.sdp import PT_PCMU, PT_TELEPHONE_EVENT
 
-FRAME_SAMPLES = 160  # 20 ms at 8 kHz
-FRAME_S = 0.020
+FRAME_S = FRAME_INTERVAL
 ULAW_SILENCE = b"\xff" * FRAME_SAMPLES
 # As the lab's pcaps: 8 updates every 20 ms, then the end packet 3 times (duration 180 ms).
 DTMF_DURATION_MS = 180

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ari_app.media.constants import FRAME_SAMPLES
 from ari_app.testcaller.caller import VOICED_DBFS, CallReport, SentItem
 from ari_app.testcaller.rtp_peer import frame_dbfs
-
-FRAME_SAMPLES = 160
 
 
 def voiced_frames(pcm: np.ndarray, threshold_dbfs: float = VOICED_DBFS) -> np.ndarray:

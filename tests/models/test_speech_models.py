@@ -7,6 +7,7 @@ Models load once per module (CPU is scarce); run with ``pytest -m models tests/m
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,9 +15,12 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from ari_app.media.constants import FRAME_BYTES
+from ari_app.media.transport import AudioFrame
 from ari_app.speech.asr import FallbackAsr, OpenAiAsr, Transcript, WhisperAsr
-from ari_app.speech.audio import FRAME_BYTES, float_to_pcm, frames, pcm_to_float
+from ari_app.speech.audio import float_to_pcm, frames, pcm_to_float
 from ari_app.speech.cache import CachedTts
+from ari_app.speech.endpointing import Endpointer, NoInput, SpeechStarted, TurnEnded
 from ari_app.speech.evaluation import (
     Clip,
     corpus_wer,
@@ -26,17 +30,10 @@ from ari_app.speech.evaluation import (
     telephone_channel,
     word_error_rate,
 )
+from ari_app.speech.recognition import TurnTaker, UserTurn
 from ari_app.speech.settings import OpenAiAsrSettings
 from ari_app.speech.tts_engines import FliteTts, HibariTts, PiperTts
-from ari_app.speech.turn import (
-    Endpointer,
-    NoInput,
-    SpeechStarted,
-    TurnEnded,
-    TurnSettings,
-    TurnTaker,
-    UserTurn,
-)
+from ari_app.speech.turn import TurnSettings
 from ari_app.speech.vad import DtmfGuard, SileroVad, Vad, WebRtcVad
 
 pytestmark = pytest.mark.models
@@ -280,11 +277,11 @@ def test_max_length_cut_on_real_speech(clips: list[Clip]) -> None:
 async def test_turn_taker_end_to_end(whisper: WhisperAsr, clips: list[Clip]) -> None:
     clip = next(c for c in clips if c.name == "librivox/sense_and_sensibility_01_austen_64kb-0880")
 
-    async def stream() -> AsyncIterator[bytes]:
-        for f in frames(silence(600) + clip.pcm8k + silence(1200)):
-            yield f
+    async def stream() -> AsyncIterator[AudioFrame]:
+        for i, f in enumerate(frames(silence(600) + clip.pcm8k + silence(1200))):
+            yield AudioFrame(f, received_at=time.monotonic(), sequence=i)
 
-    turns = [t async for t in TurnTaker(SileroVad(), whisper).turns(stream())]
+    turns = [t async for t in TurnTaker(whisper).turns(stream(), SileroVad())]
     assert len(turns) == 1 and isinstance(turns[0], UserTurn)
     turn = turns[0]
     assert isinstance(turn.transcript, Transcript)

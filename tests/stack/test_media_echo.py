@@ -13,7 +13,7 @@ import pytest
 
 from ari_app.config import Settings
 from ari_app.media import PortPool, RtpTransport
-from ari_app.media.codecs import SAMPLE_RATE
+from ari_app.media.constants import SAMPLE_RATE
 
 pytestmark = pytest.mark.stack
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ari_app.media.constants import FRAME_BYTES
 from ari_app.speech.asr import segment_confidence
-from ari_app.speech.audio import FRAME_BYTES, float_to_pcm, frames, pcm_to_float, to_telephone
+from ari_app.speech.audio import float_to_pcm, frames, pcm_to_float, to_telephone
 from ari_app.speech.cache import cache_key
 from ari_app.speech.errors import SpeechEngineError, import_engine_module
 from ari_app.speech.evaluation import peak_dbfs, telephone_channel, word_error_rate

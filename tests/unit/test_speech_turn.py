@@ -8,23 +8,20 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ari_app.config import ConfigError, load_settings
+from ari_app.media.constants import FRAME_BYTES
+from ari_app.media.transport import AudioFrame
 from ari_app.speech.asr import Transcript
-from ari_app.speech.audio import FRAME_BYTES
-from ari_app.speech.turn import (
-    BargeIn,
-    BargeInDetector,
+from ari_app.speech.barge_in import BargeIn, BargeInDetector, FalseBargeIn, PossibleBargeIn
+from ari_app.speech.endpointing import (
     Endpointer,
-    FalseBargeIn,
     NoInput,
-    PossibleBargeIn,
     SpeculativePause,
     SpeechResumed,
     SpeechStarted,
     TurnEnded,
-    TurnSettings,
-    TurnTaker,
-    UserTurn,
 )
+from ari_app.speech.recognition import TurnTaker, UserTurn, looks_complete
+from ari_app.speech.turn import TurnSettings
 
 F = 0.02  # seconds per frame
 
@@ -151,25 +148,37 @@ class RecordingAsr:
         return Transcript(self.text, 0.9, len(pcm8k) // 16, self.name)
 
 
-async def feed(probs: list[float]) -> AsyncIterator[bytes]:
-    for p in probs:
-        yield bytes([int(p * 100)]) * FRAME_BYTES
+async def feed(probs: list[float]) -> AsyncIterator[AudioFrame]:
+    """Frames as the transport delivers them: arriving every 20 ms (wire time), numbered."""
+    for i, p in enumerate(probs):
+        yield AudioFrame(bytes([int(p * 100)]) * FRAME_BYTES, received_at=(i + 1) * F, sequence=i)
         await asyncio.sleep(0)
 
 
 class FakeClock:
+    """Processing time: a transcript becomes ready one frame after the frame that completed it."""
+
     def __init__(self) -> None:
         self.t = 0.0
 
     def __call__(self) -> float:
-        self.t += F
         return self.t
+
+    async def follow(self, frames: AsyncIterator[AudioFrame]) -> AsyncIterator[AudioFrame]:
+        async for f in frames:
+            self.t = f.received_at + F
+            yield f
 
 
 async def test_turn_taker_reuses_speculative_result_when_caller_stays_silent() -> None:
     asr = RecordingAsr()
-    taker = TurnTaker(ScriptedVad(), asr, TurnSettings(), clock=FakeClock())
-    out = [t async for t in taker.turns(feed(script((0.0, 400), (0.9, 1000), (0.0, 800))))]
+    taker = TurnTaker(asr, TurnSettings(), clock=(clock := FakeClock()))
+    out = [
+        t
+        async for t in taker.turns(
+            clock.follow(feed(script((0.0, 400), (0.9, 1000), (0.0, 800)))), ScriptedVad()
+        )
+    ]
     assert len(out) == 1 and isinstance(out[0], UserTurn)
     turn = out[0]
     assert turn.speculative_hit is True
@@ -181,9 +190,9 @@ async def test_turn_taker_reuses_speculative_result_when_caller_stays_silent() -
 
 async def test_turn_taker_discards_speculation_when_caller_resumes() -> None:
     asr = RecordingAsr()
-    taker = TurnTaker(ScriptedVad(), asr, TurnSettings(), clock=FakeClock())
+    taker = TurnTaker(asr, TurnSettings(), clock=(clock := FakeClock()))
     probs = script((0.0, 200), (0.9, 600), (0.0, 300), (0.9, 600), (0.0, 800))
-    out = [t async for t in taker.turns(feed(probs))]
+    out = [t async for t in taker.turns(clock.follow(feed(probs)), ScriptedVad())]
     assert len(out) == 1 and isinstance(out[0], UserTurn)
     assert out[0].speculative_hit is True  # the second pause's speculation matched the final audio
     assert len(asr.calls) == 2
@@ -192,8 +201,8 @@ async def test_turn_taker_discards_speculation_when_caller_resumes() -> None:
 
 async def test_turn_taker_skips_wordless_turns_and_reports_no_input() -> None:
     asr = RecordingAsr(text="  ")
-    taker = TurnTaker(ScriptedVad(), asr, TurnSettings(no_input_timeout_ms=1000), clock=FakeClock())
-    out = [t async for t in taker.turns(feed(script((0.9, 500), (0.0, 2000))))]
+    taker = TurnTaker(asr, TurnSettings(no_input_timeout_ms=1000), clock=(clock := FakeClock()))
+    out = [t async for t in taker.turns(clock.follow(feed(script((0.9, 500), (0.0, 2000)))), ScriptedVad())]
     assert len(asr.calls) == 1
     assert [type(t) for t in out] == [NoInput]
 
@@ -208,8 +217,13 @@ def test_speculative_pause_event_carries_audio() -> None:
 
 async def test_turn_ends_at_the_pause_when_the_sentence_is_finished() -> None:
     asr = RecordingAsr(text="I need to reschedule my appointment.")
-    taker = TurnTaker(ScriptedVad(), asr, TurnSettings(), clock=FakeClock())
-    out = [t async for t in taker.turns(feed(script((0.0, 200), (0.9, 1000), (0.0, 800))))]
+    taker = TurnTaker(asr, TurnSettings(), clock=(clock := FakeClock()))
+    out = [
+        t
+        async for t in taker.turns(
+            clock.follow(feed(script((0.0, 200), (0.9, 1000), (0.0, 800)))), ScriptedVad()
+        )
+    ]
     assert len(out) == 1 and isinstance(out[0], UserTurn)
     assert out[0].reason == "early" and out[0].speculative_hit
     # ended at the speculative pause (200 ms) plus a frame or two, not after 600 ms of silence
@@ -219,18 +233,25 @@ async def test_turn_ends_at_the_pause_when_the_sentence_is_finished() -> None:
 
 async def test_a_pause_mid_sentence_waits_for_the_full_silence() -> None:
     asr = RecordingAsr(text="I was charged twice last month and")
-    taker = TurnTaker(ScriptedVad(), asr, TurnSettings(), clock=FakeClock())
-    out = [t async for t in taker.turns(feed(script((0.0, 200), (0.9, 1000), (0.0, 800))))]
+    taker = TurnTaker(asr, TurnSettings(), clock=(clock := FakeClock()))
+    out = [
+        t
+        async for t in taker.turns(
+            clock.follow(feed(script((0.0, 200), (0.9, 1000), (0.0, 800)))), ScriptedVad()
+        )
+    ]
     assert len(out) == 1 and out[0].reason == "silence"
-    off = TurnTaker(ScriptedVad(), RecordingAsr(text="Done."), TurnSettings(early_end_on_complete=False),
-                    clock=FakeClock())  # fmt: skip
-    out = [t async for t in off.turns(feed(script((0.0, 200), (0.9, 1000), (0.0, 800))))]
+    off = TurnTaker(RecordingAsr(text="Done."), TurnSettings(early_end_on_complete=False), clock=(clock := FakeClock()))  # fmt: skip
+    out = [
+        t
+        async for t in off.turns(
+            clock.follow(feed(script((0.0, 200), (0.9, 1000), (0.0, 800)))), ScriptedVad()
+        )
+    ]
     assert out[0].reason == "silence"
 
 
 def test_looks_complete() -> None:
-    from ari_app.speech.turn import looks_complete
-
     assert looks_complete("I need to reschedule my appointment.")
     assert looks_complete("What time do you open?")
     assert looks_complete("Yes.")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ari_app.speech.audio import SAMPLE_RATE, pcm_to_float, trim_leading_silence, trim_trailing_silence
+from ari_app.media.constants import SAMPLE_RATE
+from ari_app.speech.audio import pcm_to_float, trim_leading_silence, trim_trailing_silence
 from ari_app.speech.tts import ClauseTts, TtsIdentity
 
 RATE = 24000

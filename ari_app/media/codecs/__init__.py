@@ -13,12 +13,9 @@ from typing import Literal, get_args
 
 from ari_app.media.codecs.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ari_app.media.codecs.linear import swap16
+from ari_app.media.constants import FRAME_SAMPLES
 
 CodecName = Literal["ulaw", "alaw", "slin"]
-SAMPLE_RATE = 8000
-FRAME_MS = 20
-SAMPLES_PER_FRAME = SAMPLE_RATE * FRAME_MS // 1000  # 160 = RTP timestamp step per frame
-PCM_BYTES_PER_FRAME = SAMPLES_PER_FRAME * 2  # 320 bytes of int16 PCM per 20 ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +30,7 @@ class Codec:
     @property
     def bytes_per_frame(self) -> int:
         """Wire payload bytes in one 20 ms frame (160 for G.711, 320 for slin)."""
-        return SAMPLES_PER_FRAME * self.bytes_per_sample
+        return FRAME_SAMPLES * self.bytes_per_sample
 
     def encode(self, pcm: bytes) -> bytes:
         """8 kHz int16 little-endian PCM -> RTP payload."""
@@ -62,9 +59,6 @@ def get_codec(name: CodecName) -> Codec:
 
 
 __all__ = [
-    "PCM_BYTES_PER_FRAME",
-    "SAMPLES_PER_FRAME",
-    "SAMPLE_RATE",
     "Codec",
     "CodecName",
     "get_codec",
