@@ -11,8 +11,10 @@ from typing import Any, Protocol
 from rapidfuzz import fuzz, process
 
 from ari_app.dialog.flows import Slot
+from ari_app.dialog.nlu.entities.offered import asr_time_text, match_offered_time, named_hour
 from ari_app.dialog.nlu.types import Entity, Parse
 from ari_app.dialog.repair import yes_no
+from ari_app.dialog.templates import SPOKEN_FORMATS
 
 
 class Understanding(Protocol):
@@ -24,7 +26,12 @@ class Understanding(Protocol):
 
 
 class Rejected(ValueError):
-    """The answer was understood but breaks the slot's rules; the message is said to the caller."""
+    """The answer was understood but breaks the slot's rules; the message is said to the caller.
+    ``asks``: the message already asks again (no reprompt after it)."""
+
+    def __init__(self, message: str, *, asks: bool = False) -> None:
+        super().__init__(message)
+        self.asks = asks
 
 
 _NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
@@ -32,16 +39,26 @@ _NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
                  "third": "3", "fourth": "4"}  # fmt: skip
 
 
+def ordinal_pick(text: str, options: Sequence[str]) -> str | None:
+    """ "the second one", "first": the option by its place in the list we read out."""
+    lowered = text.lower().rstrip(" .!?")
+    for word, digit in _NUMBER_WORDS.items():
+        if word in ("first", "second", "third", "fourth") and re.search(
+            rf"\b(?:the\s+)?{word}\b(?:\s+one)?(?:\s+please)?\s*$", lowered
+        ):
+            idx = int(digit) - 1
+            if 0 <= idx < len(options):
+                return options[idx]
+    return None
+
+
 def match_choice(text: str, options: Sequence[str], cutoff: float = 75) -> str | None:
     """The option a caller named ("the second one", "billing", "2:30"), fuzzy but strict."""
     if not options:
         return None
+    if picked := ordinal_pick(text, options):
+        return picked
     lowered = text.lower()
-    for word, digit in _NUMBER_WORDS.items():
-        if re.search(rf"\b(?:the\s+)?{word}\b(?:\s+one)?\s*$", lowered) and digit != "0":
-            idx = int(digit) - 1
-            if 0 <= idx < len(options) and word in ("first", "second", "third", "fourth"):
-                return options[idx]
     found = process.extractOne(lowered, [o.lower() for o in options], scorer=fuzz.token_set_ratio)
     if found and found[1] >= cutoff:
         return options[found[2]]
@@ -89,6 +106,11 @@ def from_text(
         if ent is None and (yn := yes_no(text)):
             ent = Entity("yes_no", yn, text, 0.8)
         return ent
+    if slot.type == "time" and choices:  # the offers first, in every form ASR writes a time
+        if picked := match_offered_time(text, choices) or ordinal_pick(text, choices):
+            return Entity("time", picked, text, 0.9)
+        # Not one of them: still read it as a time, so validation can say what is available.
+        return nlu.extract(asr_time_text(text), "time", now=now) or named_hour(text)
     if slot.type == "choice":
         ent = nlu.extract(text, "choice", choices=choices, now=now)
         if ent is None and (picked := match_choice(text, choices or [])):
@@ -101,7 +123,10 @@ def validate(slot: Slot, value: Any, choices: Sequence[str] | None) -> Any:
     """Apply the slot's rules; raise Rejected with what to say."""
     rules = slot.validation
     if choices is not None and slot.type in ("choice", "time") and value not in choices:
-        raise Rejected("That one isn't available.")
+        offered = SPOKEN_FORMATS["times" if slot.type == "time" else "list"](list(choices))
+        if not choices:
+            raise Rejected("That one isn't available.")
+        raise Rejected(f"That one isn't available. I have {offered}. Which would you like?", asks=True)
     if rules is None:
         return value
     msg = rules.message

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, match_choice, validate
+from ari_app.dialog.filling import combine_digits, expected_digits, fill_given_slots, is_birth_date
 from ari_app.dialog.flows import Goto, PatternOverride
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
@@ -105,13 +106,17 @@ class DialogEngine(IntentRouter):
         if caller.no_input or (not text and not digits):
             return self._silence(state, out)
         state.no_input_streak = 0
-        if text and caller.asr_confidence < self.settings.asr_confidence_min:
+        if (
+            text
+            and caller.asr_confidence < self.settings.asr_confidence_min
+            and not self._fits_open_slot(state, text)
+        ):
             state.low_confidence_streak += 1
             out.note("pattern", "low_asr_confidence")
             if state.low_confidence_streak >= self.settings.max_low_confidence:
                 return self.transfer(out, state, "low_confidence")
             out.say("Sorry, I didn't quite catch that.")
-            return self.reask(state, out)
+            return self.reask(state, out, attempt=1)
         if self.policy.is_angry(text):
             out.note("pattern", "anger")
             return self.transfer(out, state, "anger")
@@ -141,6 +146,22 @@ class DialogEngine(IntentRouter):
             return self.transfer(out, state, "no_input")
         out.say("Sorry, I didn't hear anything." if state.no_input_streak == 1 else "Are you still there?")
         self.reask(state, out, attempt=state.no_input_streak)
+
+    def _fits_open_slot(self, state: ConversationState, text: str) -> bool:
+        """A low-confidence transcript that parses and validates as the open slot's answer (an
+        offered time, a 10-digit number) is trusted: agreement with what we expect is a better
+        confidence at 8 kHz than Whisper's log-probability."""
+        frame = state.frame
+        if frame is None or frame.awaiting != "slot" or not frame.slot:
+            return False
+        slot = self.flow(frame).slots[frame.slot]
+        if slot.type in ("text", "yes_no"):
+            return False
+        ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
+        try:
+            return ent is not None and validate(slot, ent.value, self.choices(slot, frame)) is not None
+        except Rejected:
+            return False
 
     def _enabled(self, state: ConversationState, pattern: str) -> bool:
         return self._pattern(state, pattern).enabled
@@ -194,24 +215,46 @@ class DialogEngine(IntentRouter):
         name = frame.slot or ""
         slot = self.flow(frame).slots[name]
         choices = self.choices(slot, frame)
-        value, rejected = None, None
+        value, rejected, rejection_asks = None, None, False
         if cues.skip and text and not digits:
             if slot.type == "text" or from_text(slot, text, self.nlu, choices, self.now()) is None:
                 return await self._skip(state, frame, name, out)
+        read_back: str | None = None
         try:
             if digits:
                 value = from_digits(slot, digits, choices)
             elif text:
                 ent = from_text(slot, text, self.nlu, choices, self.now())
                 value = ent.value if ent is not None else None
+                want = expected_digits(slot)
+                if want and isinstance(value, str) and value.isdigit():
+                    got = combine_digits(value, frame.partial.pop(name, None), want, frame.retries,
+                                         keypad=bool(slot.dtmf and slot.dtmf.allowed))  # fmt: skip
+                    value, read_back = got.value, got.say
+                    if got.partial:
+                        frame.partial[name] = got.partial
             if value is not None:
                 value = validate(slot, value, choices)
+                if is_birth_date(name, slot) and str(value) > self.now().date().isoformat():
+                    raise Rejected("That date is still to come. What's your date of birth?", asks=True)
         except Rejected as e:
-            value, rejected = None, str(e)
+            value, rejected, rejection_asks = None, str(e), e.asks
+        given = fill_given_slots(self.flow(frame), frame, text, self.nlu, self.choices, self.now(),
+                                 exclude=name) if text else {}  # fmt: skip
+        if given:
+            flow_slots = self.flow(frame).slots
+            out.note("also_filled", {n: mask(v) if flow_slots[n].sensitive else v for n, v in given.items()})
         if value is not None:
             frame.slots[name] = value
             state.no_match_streak = state.low_confidence_streak = 0
             out.note("filled", {name: mask(value) if slot.sensitive else value})
+            await self.run(state, out)
+            return
+        if read_back and not given:
+            return await self._retry(state, frame, out, read_back, reprompt=False)
+        if given:  # an answer to a later question: keep it, ask this one again
+            out.say("Got it.")
+            frame.awaiting = None
             await self.run(state, out)
             return
         if text and not rejected:
@@ -219,10 +262,15 @@ class DialogEngine(IntentRouter):
                 return
             if await self._llm_route(state, text, out):
                 return
-        await self._retry(state, frame, out, rejected or "Sorry, I didn't get that.")
+        await self._retry(
+            state, frame, out, rejected or "Sorry, I didn't get that.", reprompt=not rejection_asks
+        )
 
-    async def _retry(self, state: ConversationState, frame: Frame, out: TurnOut, message: str) -> None:
-        """A failed answer to the open question: escalate reprompts, then the slot's on_failure."""
+    async def _retry(
+        self, state: ConversationState, frame: Frame, out: TurnOut, message: str, *, reprompt: bool = True
+    ) -> None:
+        """A failed answer to the open question: escalate reprompts, then the slot's on_failure.
+        Without ``reprompt`` the message already asks (a read-back saying what is missing)."""
         frame.retries += 1
         state.no_match_streak += 1
         out.note("pattern", "no_match")
@@ -233,6 +281,8 @@ class DialogEngine(IntentRouter):
             limit = self.flow(frame).steps[frame.step].menu.max_retries
         if frame.retries < limit:
             out.say(message)
+            if not reprompt and frame.awaiting == "slot" and frame.slot:
+                return self.listen_for_keys(self.flow(frame).slots[frame.slot], out)
             return self.reask(state, out, attempt=frame.retries)
         action = (
             self.flow(frame).slots[frame.slot].on_failure

@@ -90,6 +90,7 @@ class Frame:
     slot: str | None = None  # the slot being collected (awaiting == "slot")
     retries: int = 0  # failed attempts at the open question
     asked: list[str] = field(default_factory=list)  # slots already asked (for ``ask_again``)
+    partial: dict[str, str] = field(default_factory=dict)  # the first part of a digit string, by slot
 
 
 @dataclass

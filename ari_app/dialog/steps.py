@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ari_app.dialog.answers import Rejected, from_text, validate
+from ari_app.dialog.filling import fill_given_slots
 from ari_app.dialog.flows import BranchStep, Condition, Flow, Goto, Slot
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
@@ -117,8 +118,17 @@ class StepRunner:
         slot = self.flow(frame).slots[name]
         frame.awaiting, frame.slot = "slot", name
         prompts = [slot.prompt, *slot.reprompts]
-        text = prompts[min(attempt, len(prompts) - 1)]
-        out.say(self.render(text, state, frame, out))
+        text = self.render(prompts[min(attempt, len(prompts) - 1)], state, frame, out)
+        if attempt >= len(prompts):  # out of reprompts: change strategy, never the same words twice
+            keypad = slot.dtmf is not None and slot.dtmf.allowed and not slot.dtmf.menu
+            text = (
+                f"{text} You can also type it on your keypad." if keypad else f"Let's try once more. {text}"
+            )
+        out.say(text)
+        self.listen_for_keys(slot, out)
+
+    def listen_for_keys(self, slot: Slot, out: TurnOut) -> None:
+        """Tell the listener how a key entry for ``slot`` ends (say-or-press)."""
         if slot.dtmf and slot.dtmf.allowed:
             max_len = slot.dtmf.length or (1 if slot.dtmf.menu else slot.dtmf.max_length)
             out.actions.append(CollectDigits(max_len, None if slot.dtmf.length else slot.dtmf.terminator,
@@ -174,7 +184,7 @@ class StepRunner:
         state.frames.append(frame)
         state.awaiting = None
         out.note("flow", name)
-        if text:  # fill slots the flow allows to be taken from the opening sentence
+        if text:  # every slot the opening sentence already gives: its question is skipped
             for slot_name, slot in self.flowset.flows[name].slots.items():
                 if slot.prefill and slot.type != "text" and slot_name not in frame.slots:
                     ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
@@ -183,6 +193,12 @@ class StepRunner:
                             frame.slots[slot_name] = validate(slot, ent.value, self.choices(slot, frame))
                         except Rejected:
                             pass
+            given = fill_given_slots(
+                self.flowset.flows[name], frame, text, self.nlu, self.choices, self.now()
+            )
+            if given:
+                sensitive = {n for n, s in self.flowset.flows[name].slots.items() if s.sensitive}
+                out.note("prefilled", {n: "****" if n in sensitive else v for n, v in given.items()})
         await self.run(state, out)
 
     def goto(self, frame: Frame, target: str | None) -> int:

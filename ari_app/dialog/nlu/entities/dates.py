@@ -52,7 +52,7 @@ class _Found:
     confidence: float
 
 
-def _hour24(hour: int, minute: int, period: str | None) -> time | None:
+def hour24(hour: int, minute: int, period: str | None) -> time | None:
     if period:
         pm = period.startswith(("p", "in the afternoon", "in the evening", "at night", "tonight"))
         if hour > 12:
@@ -76,24 +76,24 @@ def find_time(norm: str) -> _Found | None:
             hour, minute = hour - 1, 60 - amount
         else:
             minute = amount
-        t = _hour24(hour % 24, minute, m.group(4))
+        t = hour24(hour % 24, minute, m.group(4))
         if t:
             return _Found(t, m.span(), 0.9)
     m = _CLOCK.search(norm)
     if m and int(m.group(2)) < 60:
-        t = _hour24(int(m.group(1)), int(m.group(2)), m.group(3))
+        t = hour24(int(m.group(1)), int(m.group(2)), m.group(3))
         if t:
             return _Found(t, m.span(), 0.95 if m.group(3) else 0.85)
     m = _COMPACT.search(norm)
     if m and int(m.group(2)) < 60:
-        t = _hour24(int(m.group(1)), int(m.group(2)), m.group(3))
+        t = hour24(int(m.group(1)), int(m.group(2)), m.group(3))
         if t:
             return _Found(t, m.span(), 0.75)
     for pattern, confidence in ((_HOUR, 0.95), (_OCLOCK, 0.85), (_AT_HOUR, 0.8)):
         m = pattern.search(norm)
         if m:
             period = m.group(2) if pattern is _HOUR else None
-            t = _hour24(int(m.group(1)), 0, period)
+            t = hour24(int(m.group(1)), 0, period)
             if t:
                 return _Found(t, m.span(), confidence)
     for word, t in _NAMED_TIMES.items():

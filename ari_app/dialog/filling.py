@@ -1,0 +1,125 @@
+"""dialog: every slot the caller gives, whenever they give it, and digit strings that converge.
+
+- ``fill_given_slots``: a caller who says name, number and request in one breath, or answers a
+  different question than the one asked, has those slots filled (their questions are skipped).
+  Only where it is unambiguous: with two unfilled slots of one type (date of birth and new date)
+  a value goes to a slot only when its label is named ("born", "birth").
+- ``DigitAttempt``: a digit string of the wrong length is read back with what is missing, and
+  the next answer may be the rest of it (the turn was cut at a pause between digit groups).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ari_app.dialog.answers import Rejected, Understanding, from_text, validate
+from ari_app.dialog.flows import Flow, Slot
+from ari_app.dialog.state import Frame
+
+# Types a value can be taken for without being asked: unambiguous enough in free speech.
+_CROSS_FILL_TYPES = {"digits", "date", "date_of_birth", "time", "number", "amount", "name"}
+_SAME_KIND = {"date_of_birth": "date"}
+_LABEL_NOISE = {"your", "the", "a", "an", "of", "on", "number", "date", "account", "for", "to"}
+_SYNONYMS = {"birth": {"born", "birthday"}, "phone": {"cell", "mobile", "telephone"}}
+_DIGITS_REGEX = re.compile(r"^(?:\[0-9\]|\\d)\{(\d+)\}$")
+
+ChoicesOf = Callable[[Slot, Frame], Sequence[str] | None]
+
+
+def _cue_words(name: str, slot: Slot) -> set[str]:
+    words = set(re.findall(r"[a-z]+", f"{slot.label or ''} {name.replace('_', ' ')}".lower())) - _LABEL_NOISE
+    for w in list(words):
+        words |= _SYNONYMS.get(w, set())
+    return words
+
+
+def fill_given_slots(
+    flow: Flow,
+    frame: Frame,
+    text: str,
+    nlu: Understanding,
+    choices_of: ChoicesOf,
+    now: datetime,
+    *,
+    exclude: str | None = None,
+) -> dict[str, Any]:
+    """Fill the unfilled slots ``text`` gives a value for; returns what was filled."""
+    open_slots = [n for n, s in flow.slots.items() if n not in frame.slots and s.type in _CROSS_FILL_TYPES]
+    kinds: dict[str, int] = {}
+    for n in [*open_slots, *([exclude] if exclude in flow.slots else [])]:
+        kind = _SAME_KIND.get(flow.slots[n].type, flow.slots[n].type)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    said = set(re.findall(r"[a-z]+", text.lower()))
+    filled: dict[str, Any] = {}
+    for name in open_slots:
+        slot = flow.slots[name]
+        if name == exclude or (slot.choices_from and not choices_of(slot, frame)):
+            continue
+        kind = _SAME_KIND.get(slot.type, slot.type)
+        # Which of two dates is this? And "last month" is no date of birth: dates need their cue.
+        if (kinds[kind] > 1 or kind == "date") and not _cue_words(name, slot) & said:
+            continue
+        ent = from_text(slot, text, nlu, choices_of(slot, frame), now)
+        if ent is None:
+            continue
+        try:
+            frame.slots[name] = filled[name] = validate(slot, ent.value, choices_of(slot, frame))
+        except Rejected:
+            continue
+    return filled
+
+
+def expected_digits(slot: Slot) -> int | None:
+    """How many digits a digits slot wants, when that is one fixed number."""
+    if slot.type != "digits":
+        return None
+    if slot.dtmf and slot.dtmf.length:
+        return slot.dtmf.length
+    if slot.validation and slot.validation.regex and (m := _DIGITS_REGEX.match(slot.validation.regex)):
+        return int(m.group(1))
+    if slot.dtmf and slot.dtmf.min_length == slot.dtmf.max_length > 1:
+        return slot.dtmf.min_length
+    return None
+
+
+def grouped(digits: str) -> str:
+    """Digits read back the way people say them: 5 5 5, 1 2 3, 4 5 6 7."""
+    n = len(digits)
+    cuts = [0, 3, 6, n] if n == 10 else [*range(0, n, 3), n]
+    return ", ".join(" ".join(digits[a:b]) for a, b in itertools.pairwise(cuts) if digits[a:b])
+
+
+@dataclass(frozen=True)
+class DigitAttempt:
+    value: str | None  # the whole digit string, when this answer (with the earlier part) makes one
+    partial: str | None  # what to keep for the next answer
+    say: str | None  # the read-back when it is not whole yet
+
+
+def combine_digits(heard: str, partial: str | None, want: int, attempt: int, keypad: bool) -> DigitAttempt:
+    """This answer's digits, alone or as the rest of the previous answer's, against ``want``."""
+    if len(heard) == want:
+        return DigitAttempt(heard, None, None)
+    if partial and len(partial) + len(heard) == want:
+        return DigitAttempt(partial + heard, None, None)
+    count = f"That's {len(heard)} digit{'s' if len(heard) != 1 else ''}, and I need {want}."
+    # A few digits short of the whole: a group, the turn ended at a pause. Go on from there.
+    # One or two short (or too many): a digit was lost or doubled; the whole number again.
+    continues = len(heard) <= want - 3
+    if attempt >= 1 and keypad:
+        ask = f"Let's try the keypad: please type the {want} digits, then press pound."
+    elif continues:
+        ask = "Please go on with the rest."
+    else:
+        ask = "Please say the whole number again, a little slower."
+    keep = heard if continues else None
+    return DigitAttempt(None, keep, f"I got {grouped(heard)}. {count} {ask}")
+
+
+def is_birth_date(name: str, slot: Slot) -> bool:
+    return slot.type == "date_of_birth" or "birth" in _cue_words(name, slot)
