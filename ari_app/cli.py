@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ari_app import stack as stack_mod
@@ -62,6 +63,7 @@ def stack_build(config: ConfigOpt = None, force: bool = False) -> None:
     tar = stack_mod.build_rootfs(s, force=force)
     stack_mod.unpack_rootfs(s)
     console.print(f"rootfs ready: {tar}")
+    _print_versions(stack_mod.versions_report(s))
 
 
 @stack_app.command("up")
@@ -109,16 +111,32 @@ def asterisk_render(dest: Path, config: ConfigOpt = None) -> None:
         console.print(f"wrote {p}")
 
 
+def _print_versions(report: dict) -> None:
+    """The rootfs's Asterisk package versions, and a warning when they are not the green ones."""
+    if not report["built"]:
+        console.print(report["message"])
+        return
+    t = Table(show_header=False, box=None)
+    green = "[green]the green versions[/]" if report["matches_green"] else "[yellow]not the green versions[/]"
+    t.add_row("asterisk rootfs", green)
+    for name, version in report["packages"].items():
+        t.add_row(f"  {name}", escape(version))
+    Console().print(t)
+    if report["warning"]:
+        console.print(f"[bold yellow]warning:[/] {escape(report['warning'])}", soft_wrap=True)  # cp: one line
+
+
 def _print_status(st: dict) -> None:
     if not st.get("running"):
         console.print("stack: [red]not running[/]")
-        return
-    t = Table(show_header=False, box=None)
-    for k in ("ari_url", "ari_app", "sip", "call_extension", "agent_phone", "redis_url"):
-        t.add_row(k, str(st[k]))
-    t.add_row("asterisk pid", str(st["asterisk"]["pid"]))
-    t.add_row("redis pid", str(st["redis"]["pid"]))
-    Console().print(t)
+    else:
+        t = Table(show_header=False, box=None)
+        for k in ("ari_url", "ari_app", "sip", "call_extension", "agent_phone", "redis_url"):
+            t.add_row(k, str(st[k]))
+        t.add_row("asterisk pid", str(st["asterisk"]["pid"]))
+        t.add_row("redis pid", str(st["redis"]["pid"]))
+        Console().print(t)
+    _print_versions(st["versions"])
 
 
 def main() -> None:  # pragma: no cover - console entry

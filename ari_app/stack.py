@@ -3,8 +3,16 @@ real redis-server, both on loopback, started and stopped by pid.
 
 Why a chroot: Debian 12 has no Asterisk package and sid's must not be installed into the host
 (it would upgrade libc). ``mmdebstrap`` builds a sid root filesystem once; it is cached as a
-tarball keyed by our pinned package list, unpacked next to it, and our ``asterisk/`` +
-``dialplan/`` config is rendered into it on every ``up``.
+tarball keyed by our package list, unpacked next to it, and our ``asterisk/`` + ``dialplan/``
+config is rendered into it on every ``up``.
+
+Which versions: the cache key covers only package names, so a build takes whatever sid carries
+that day. Debian sid keeps only the newest version, so these cannot be pinned; the suite records
+what it was green on and warns on a difference. Each build writes a manifest of the installed
+``asterisk*`` packages next to the tarball (``<tarball>.versions``, one ``name version`` a line,
+sorted); ``asterisk/versions-green.txt`` (same format, committed) holds the versions the test
+suite last passed on, and ``stack build``/``up``/``status`` and the pytest header warn when they
+differ.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ ROOTFS_PACKAGES = ("asterisk", "asterisk-moh-opsound-gsm")
 ROOTFS_SUITE = "sid"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIRS = (REPO_ROOT / "asterisk", REPO_ROOT / "dialplan")
+GREEN_VERSIONS = REPO_ROOT / "asterisk" / "versions-green.txt"
+VERSIONED_PREFIX = "asterisk"  # Asterisk itself, its modules, config and sound packages
 
 
 class StackError(Exception):
@@ -92,8 +102,9 @@ def build_rootfs(s: Settings, force: bool = False) -> Path:
     tar = tarball_path(s)
     if not force and _tarball_ok(tar):
         return tar
-    if tar.exists():
+    if tar.exists() and not force:
         _say(f"cached rootfs {tar} is incomplete or corrupt: rebuilding")
+    manifest_path(s).unlink(missing_ok=True)  # it described the old tarball
     _require_root("building the Asterisk rootfs")
     if not shutil.which("mmdebstrap"):
         raise StackError("mmdebstrap is not installed (apt-get install mmdebstrap zstd)")
@@ -128,6 +139,7 @@ def build_rootfs(s: Settings, force: bool = False) -> Path:
             tar.with_suffix(tar.suffix + ".sha256").write_text(_sha256(tar))
             shutil.rmtree(rootfs_dir(s), ignore_errors=True)
             _say(f"rootfs built in {time.monotonic() - t0:.0f} s: {tar} ({tar.stat().st_size >> 20} MB)")
+            record_versions(s)
             return tar
         tmp.unlink(missing_ok=True)
     raise StackError(
@@ -155,6 +167,181 @@ def unpack_rootfs(s: Settings) -> Path:
         ) from None
     marker.write_text(tar.name)
     return root
+
+
+# --------------------------------------------------------------------------- versions
+
+MANIFEST_HEADER = (
+    "# asterisk* packages installed in the Debian sid rootfs (name version). sid keeps only the newest\n"
+    "# version, so they cannot be pinned: ari-app compares them with asterisk/versions-green.txt.\n"
+)
+NOT_BUILT = "Asterisk rootfs not built yet (ari-app stack build)"
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """One package whose version differs from the green list (``None``: absent on that side)."""
+
+    package: str
+    green: str | None
+    got: str | None
+
+
+def manifest_path(s: Settings) -> Path:
+    tar = tarball_path(s)
+    return tar.with_suffix(tar.suffix + ".versions")
+
+
+def parse_dpkg_status(text: str, prefix: str = VERSIONED_PREFIX) -> dict[str, str]:
+    """``{package: version}`` of the installed packages named ``prefix*`` in a
+    ``/var/lib/dpkg/status`` file (RFC 822-style stanzas separated by blank lines; a
+    removed package whose config files remain has ``Status: deinstall ok config-files``)."""
+    found: dict[str, str] = {}
+    stanza: dict[str, str] = {}
+
+    def flush() -> None:
+        name, version = stanza.get("Package", ""), stanza.get("Version", "")
+        installed = stanza.get("Status", "").split()[-1:] == ["installed"]
+        if installed and name.startswith(prefix) and version:
+            found[name] = version
+        stanza.clear()
+
+    for line in text.splitlines():
+        if not line.strip():
+            flush()
+        elif line[0] in " \t":
+            continue  # continuation of a multi-line field (Description, Conffiles, ...)
+        else:
+            key, _, value = line.partition(":")
+            stanza[key.strip()] = value.strip()
+    flush()
+    return found
+
+
+def format_manifest(versions: dict[str, str]) -> str:
+    return MANIFEST_HEADER + "".join(f"{name} {versions[name]}\n" for name in sorted(versions))
+
+
+def parse_manifest(text: str) -> dict[str, str]:
+    """Read a manifest or ``versions-green.txt``: ``name version`` lines; ``#`` comments ignored."""
+    versions: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition(" ")
+            versions[name] = version.strip()
+    return versions
+
+
+def compare_versions(green: dict[str, str], got: dict[str, str]) -> list[VersionDiff]:
+    return [
+        VersionDiff(name, green.get(name), got.get(name))
+        for name in sorted(green.keys() | got.keys())
+        if green.get(name) != got.get(name)
+    ]
+
+
+def versions_warning(diffs: list[VersionDiff], manifest: Path, green_file: Path = GREEN_VERSIONS) -> str:
+    """The multi-line warning for a rootfs that differs from the green list ("" when it does not)."""
+    if not diffs:
+        return ""
+    lines = [f"the Asterisk rootfs differs from the versions the suite was last green on ({green_file}):"]
+    for d in diffs:
+        lines.append(f"  {d.package}: green {d.green or '(absent)'}, got {d.got or '(absent)'}")
+    lines += [
+        "Debian sid keeps only the newest version, so these cannot be pinned; the suite records what it "
+        "was green on and warns on a difference. Run the test suite; if it is green, accept them with:",
+        f"  cp {manifest} {green_file}",
+    ]
+    return "\n".join(lines)
+
+
+def _dpkg_status_text(s: Settings) -> str | None:
+    """The rootfs's dpkg status: from the unpacked rootfs when it matches the tarball (cheap),
+    else from the tarball itself; ``None`` when neither exists."""
+    tar = tarball_path(s)
+    root = rootfs_dir(s)
+    marker = root / ".ari-app-unpacked"
+    status_file = root / "var/lib/dpkg/status"
+    try:
+        if marker.read_text() == tar.name and status_file.exists():
+            return status_file.read_text(errors="replace")
+    except OSError:
+        pass
+    if not tar.exists():
+        return None
+    for member in ("./var/lib/dpkg/status", "var/lib/dpkg/status"):
+        r = subprocess.run(["tar", "--zstd", "-xOf", str(tar), member], capture_output=True)
+        if r.returncode == 0 and r.stdout:
+            return r.stdout.decode(errors="replace")
+    raise StackError(f"{tar} holds no var/lib/dpkg/status; rebuild it: ari-app stack build --force")
+
+
+def record_versions(s: Settings) -> dict[str, str] | None:
+    """Write the manifest of the rootfs's ``asterisk*`` package versions; ``None``: not built."""
+    text = _dpkg_status_text(s)
+    if text is None:
+        return None
+    versions = parse_dpkg_status(text)
+    man = manifest_path(s)
+    try:
+        man.parent.mkdir(parents=True, exist_ok=True)
+        man.write_text(format_manifest(versions))
+    except OSError as e:  # e.g. a read-only cache: the versions are still shown
+        _say(f"could not write {man}: {e.strerror}")
+    return versions
+
+
+def rootfs_versions(s: Settings) -> dict[str, str] | None:
+    """The recorded versions (the manifest is written on first use for an older cached rootfs);
+    ``None`` when there is no rootfs yet."""
+    tar = tarball_path(s)
+    if not tar.exists() and not (rootfs_dir(s) / ".ari-app-unpacked").exists():
+        return None
+    man = manifest_path(s)
+    if man.exists():
+        return parse_manifest(man.read_text())
+    return record_versions(s)
+
+
+def green_versions(green_file: Path = GREEN_VERSIONS) -> dict[str, str] | None:
+    try:
+        return parse_manifest(green_file.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def versions_report(s: Settings, green_file: Path = GREEN_VERSIONS) -> dict:
+    """What the rootfs got and how it compares with the green list (for ``status`` and pytest)."""
+    got = rootfs_versions(s)
+    if got is None:
+        return {"built": False, "message": NOT_BUILT}
+    man = manifest_path(s)
+    green = green_versions(green_file)
+    if green is None:
+        diffs: list[VersionDiff] = []
+        warning = (
+            f"{green_file} is missing; once the suite is green, record the versions: cp {man} {green_file}"
+        )
+    else:
+        diffs = compare_versions(green, got)
+        warning = versions_warning(diffs, man, green_file)
+    return {
+        "built": True,
+        "manifest": str(man),
+        "packages": got,
+        "green_file": str(green_file),
+        "matches_green": green is not None and not diffs,
+        "differences": [asdict(d) for d in diffs],
+        "warning": warning or None,
+    }
+
+
+def versions_summary(report: dict) -> str:
+    """One line: ``asterisk 1:22.10.1~dfsg-1, asterisk-modules ...`` (or "not built yet")."""
+    if not report["built"]:
+        return report["message"]
+    return ", ".join(f"{name} {version}" for name, version in report["packages"].items()) or "(none)"
 
 
 # --------------------------------------------------------------------------- config
@@ -200,18 +387,35 @@ def _state_file(s: Settings) -> Path:
     return s.stack.run_dir / "stack.json"
 
 
+def _stat_fields(path: Path) -> list[str]:
+    """The fields of a ``/proc/.../stat`` after ``(comm)`` (comm may hold spaces and parens):
+    [0] state, [1] ppid, [2] pgrp, [3] session, ..., [19] starttime."""
+    return path.read_text().rpartition(")")[2].split()
+
+
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs code. A zombie counts as gone, but only once all its threads
+    are: the thread group leader shows ``Z`` as soon as it exits itself while the other threads
+    may still be tearing down (holding sockets, writing files)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
+        pass
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:  # it has just gone, or there is no /proc to ask (then trust kill)
+        return not Path("/proc/self").exists()
     except OSError:
-        return False
+        return True
+    for task in tasks:
+        try:
+            if _stat_fields(task / "stat")[0] not in ("Z", "X"):
+                return True
+        except (OSError, IndexError):
+            continue  # that thread has just gone
+    return False
 
 
 def read_state(s: Settings) -> StackState | None:
@@ -221,17 +425,24 @@ def read_state(s: Settings) -> StackState | None:
         return None
 
 
-def _check_port_free(host: str, port: int, kind: int, what: str) -> None:
+def _port_error(host: str, port: int, kind: int) -> OSError | None:
+    """Why ``port`` cannot be bound (the way our servers bind it), or ``None`` when it is free."""
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as e:
-            proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
-            raise StackError(
-                f"{proto} port {host}:{port} ({what}) is already in use: {e.strerror}. "
-                f"Stop whatever holds it or change the port in the config"
-            ) from None
+            return e
+    return None
+
+
+def _check_port_free(host: str, port: int, kind: int, what: str) -> None:
+    if e := _port_error(host, port, kind):
+        proto = "UDP" if kind == socket.SOCK_DGRAM else "TCP"
+        raise StackError(
+            f"{proto} port {host}:{port} ({what}) is already in use: {e.strerror}. "
+            f"Stop whatever holds it or change the port in the config"
+        )
 
 
 def _ari_ready(s: Settings) -> bool:
@@ -266,23 +477,105 @@ def _wait(pred, timeout: float, what: str, pid: int, log: Path) -> None:
     raise StackError(f"{what} did not become ready within {timeout:.0f} s (log: {log})")
 
 
-def _kill(pid: int, timeout: float = 5.0) -> None:
-    if not _alive(pid):
-        return
+def _starttime(pid: int) -> str | None:
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        return _stat_fields(Path(f"/proc/{pid}/stat"))[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _reap(pid: int) -> bool:
+    """Collect ``pid`` if it is our child (``up`` ran in this process), so it is no zombie.
+    False only for a child of ours that cannot be collected yet."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:  # not our child, or collected already
+        return True
+
+
+def _session_members(sid: int) -> list[int]:
+    """Processes (other than ``sid``) in the session ``sid``: children our processes started."""
+    members = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and int(p.name) != sid:
+            try:
+                if int(_stat_fields(p / "stat")[3]) == sid:
+                    members.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return members
+
+
+def _stop(pids: list[int], timeout: float = 5.0, kill_timeout: float = 5.0) -> None:
+    """SIGTERM each pid (and what runs in its session), wait until every one is really gone
+    (collected if it is our child, else at most a zombie with no thread left: its parent's job),
+    SIGKILL what is left after ``timeout``."""
+    targets: dict[int, str | None] = {}  # pid -> its start time, so a recycled pid is not waited on
+    for pid in pids:
         if not _alive(pid):
-            return
+            _reap(pid)
+            continue
+        for p in (pid, *_session_members(pid)):
+            targets[p] = _starttime(p)
+
+    def left() -> list[int]:
+        out = []
+        for p, started in targets.items():
+            if _starttime(p) != started:
+                continue  # gone and collected (or the pid was recycled)
+            # A child of ours is collected once its last thread is gone too, then it is done.
+            if _alive(p) or not _reap(p):
+                out.append(p)
+        return out
+
+    def signal_all(sig: int) -> None:
+        for p in left():
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+
+    def gone_within(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while left():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    signal_all(signal.SIGTERM)
+    if gone_within(timeout):
+        return
+    _say(f"pids {left()} still there {timeout:.0f} s after SIGTERM: sending SIGKILL")
+    signal_all(signal.SIGKILL)
+    if not gone_within(kill_timeout):
+        raise StackError(
+            f"pids {left()} are still there {kill_timeout:.0f} s after SIGKILL (stuck in the kernel?)"
+        )
+
+
+def _kill(pid: int, timeout: float = 5.0) -> None:
+    _stop([pid], timeout)
+
+
+def _stack_ports(s: Settings) -> list[tuple[int, int, str]]:
+    return [
+        (s.stack.ari_port, socket.SOCK_STREAM, "Asterisk ARI/HTTP"),
+        (s.stack.sip_port, socket.SOCK_DGRAM, "Asterisk SIP"),
+        (s.stack.redis_port, socket.SOCK_STREAM, "Redis"),
+    ]
+
+
+def _wait_ports_free(s: Settings, ports: list[tuple[int, int, str]], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    busy = ports
+    while busy:
+        busy = [p for p in busy if _port_error(s.stack.bind, p[0], p[1])]
+        if not busy or time.monotonic() > deadline:
+            break
         time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
+    for port, _, what in busy:  # not ours any more: `up` will name it if it is still taken
+        _say(f"port {s.stack.bind}:{port} ({what}) is still in use after our processes exited")
 
 
 def up(s: Settings) -> StackState:
@@ -296,9 +589,8 @@ def up(s: Settings) -> StackState:
     if not shutil.which("redis-server"):
         raise StackError("redis-server is not installed (apt-get install redis-server)")
     b = s.stack.bind
-    _check_port_free(b, s.stack.ari_port, socket.SOCK_STREAM, "Asterisk ARI/HTTP")
-    _check_port_free(b, s.stack.sip_port, socket.SOCK_DGRAM, "Asterisk SIP")
-    _check_port_free(b, s.stack.redis_port, socket.SOCK_STREAM, "Redis")
+    for port, kind, what in _stack_ports(s):
+        _check_port_free(b, port, kind, what)
 
     root = unpack_rootfs(s)
     render_config(s, root / "etc/asterisk")
@@ -341,14 +633,16 @@ def up(s: Settings) -> StackState:
 
 
 def down(s: Settings) -> list[int]:
-    """Stop exactly the processes ``up`` started (by pid). Returns the pids that were stopped."""
+    """Stop exactly the processes ``up`` started (by pid) and return the pids that were stopped,
+    once they are really gone (SIGTERM, SIGKILL after 5 s) and their ports are free again, so an
+    ``up`` right after works."""
     state = read_state(s)
     stopped: list[int] = []
     if state:
-        for pid in (state.asterisk_pid, state.redis_pid):
-            if _alive(pid):
-                _kill(pid)
-                stopped.append(pid)
+        stopped = [pid for pid in (state.asterisk_pid, state.redis_pid) if _alive(pid)]
+        _stop([state.asterisk_pid, state.redis_pid])
+        if stopped:
+            _wait_ports_free(s, _stack_ports(s))
     _state_file(s).unlink(missing_ok=True)
     return stopped
 
@@ -359,6 +653,7 @@ def restart_redis(s: Settings) -> StackState:
     if not state:
         raise StackError("the stack is not running")
     _kill(state.redis_pid)
+    _wait_ports_free(s, [p for p in _stack_ports(s) if p[2] == "Redis"])
     run = s.stack.run_dir
     red = subprocess.Popen(
         ["redis-server", "--bind", s.stack.bind, "--port", str(s.stack.redis_port),
@@ -375,9 +670,11 @@ def restart_redis(s: Settings) -> StackState:
 
 
 def status(s: Settings) -> dict:
+    """What runs where, and the rootfs's Asterisk versions (``versions``, see ``versions_report``)."""
     state = read_state(s)
+    versions = versions_report(s)
     if not state:
-        return {"running": False}
+        return {"running": False, "versions": versions}
     return {
         "running": _alive(state.asterisk_pid) and _alive(state.redis_pid),
         "asterisk": {"pid": state.asterisk_pid, "alive": _alive(state.asterisk_pid)},
@@ -389,6 +686,7 @@ def status(s: Settings) -> dict:
         "agent_phone": f"sip:agent@{s.stack.bind}:{s.stack.agent_port} (queue support)",
         "redis_url": state.redis_url,
         "rootfs": state.rootfs,
+        "versions": versions,
     }
 
 

@@ -1,5 +1,7 @@
 """Shared fixtures. The real stack (Asterisk + Redis) is started once per test session and
-Asterisk is reset (leftover channels and bridges deleted) before every test that uses it."""
+Asterisk is reset (leftover channels and bridges deleted) before every test that uses it. The
+report header names the Asterisk versions in the rootfs and warns when they are not the ones the
+suite was last green on (Debian sid cannot be pinned, so a rebuild may bring new ones)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,18 @@ import redis.asyncio as aioredis
 from ari_app import stack
 from ari_app.ari.client import auth_headers
 from ari_app.config import Settings, load_settings
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Cheap: reads the rootfs's version manifest (written on first use for an older rootfs)."""
+    try:
+        report = stack.versions_report(load_settings())
+    except Exception as e:  # a broken config or cache must not stop the run; the tests will say more
+        return [f"asterisk rootfs: versions unknown ({type(e).__name__}: {e})"]
+    lines = [f"asterisk rootfs: {stack.versions_summary(report)}"]
+    if report.get("warning"):
+        lines += f"WARNING: {report['warning']}".splitlines()
+    return lines
 
 
 @pytest.fixture(scope="session")
