@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ari_app import rootfs
 from ari_app import stack as stack_mod
 from ari_app.config import ConfigError, Settings, load_settings
 
@@ -60,10 +61,10 @@ def settings(config: Path | None) -> Settings:
 def stack_build(config: ConfigOpt = None, force: bool = False) -> None:
     """Build (or verify) the cached Asterisk rootfs."""
     s = settings(config)
-    tar = stack_mod.build_rootfs(s, force=force)
-    stack_mod.unpack_rootfs(s)
+    tar = rootfs.build_rootfs(s, force=force)
+    rootfs.unpack_rootfs(s)
     console.print(f"rootfs ready: {tar}")
-    _print_versions(stack_mod.versions_report(s))
+    _print_versions(rootfs.versions_report(s))
 
 
 @stack_app.command("up")

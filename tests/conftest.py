@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from ari_app import stack
+from ari_app import rootfs, stack
 from ari_app.ari.client import auth_headers
 from ari_app.config import Settings, load_settings
 
@@ -21,10 +21,10 @@ from ari_app.config import Settings, load_settings
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Cheap: reads the rootfs's version manifest (written on first use for an older rootfs)."""
     try:
-        report = stack.versions_report(load_settings())
+        report = rootfs.versions_report(load_settings())
     except Exception as e:  # a broken config or cache must not stop the run; the tests will say more
         return [f"asterisk rootfs: versions unknown ({type(e).__name__}: {e})"]
-    lines = [f"asterisk rootfs: {stack.versions_summary(report)}"]
+    lines = [f"asterisk rootfs: {rootfs.versions_summary(report)}"]
     if report.get("warning"):
         lines += f"WARNING: {report['warning']}".splitlines()
     return lines

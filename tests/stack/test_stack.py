@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_app import stack
+from ari_app import rootfs, stack
 from ari_app.ari import AriClient, EventStream
 from ari_app.ari.models import Event
 from ari_app.config import Settings, load_settings
@@ -135,14 +135,14 @@ def test_port_in_use_is_named(real_stack, tmp_path: Path) -> None:
 
 def test_corrupt_cached_rootfs_is_detected(tmp_path: Path) -> None:
     s = load_settings(stack={"cache_dir": str(tmp_path)})
-    tar = stack.tarball_path(s)
+    tar = rootfs.tarball_path(s)
     tar.write_bytes(b"not a tarball")
     tar.with_suffix(tar.suffix + ".sha256").write_text("0" * 64)
-    assert not stack._tarball_ok(tar)
-    tar.with_suffix(tar.suffix + ".sha256").write_text(stack._sha256(tar))
-    assert stack._tarball_ok(tar)
+    assert not rootfs._tarball_ok(tar)
+    tar.with_suffix(tar.suffix + ".sha256").write_text(rootfs._sha256(tar))
+    assert rootfs._tarball_ok(tar)
     tar.write_bytes(b"truncated")  # changed after the checksum was taken
-    assert not stack._tarball_ok(tar)
+    assert not rootfs._tarball_ok(tar)
 
 
 async def test_unsupported_caller_codec_is_rejected_cleanly(

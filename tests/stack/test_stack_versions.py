@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_app import stack
+from ari_app import rootfs, stack
 from ari_app.config import Settings, load_settings
 
 # The shape dpkg writes: stanzas separated by blank lines, multi-line fields continued with a
@@ -91,67 +91,67 @@ def _tmp_settings(tmp_path: Path) -> Settings:
 
 
 def test_dpkg_status_gives_the_installed_asterisk_packages() -> None:
-    assert stack.parse_dpkg_status(DPKG_STATUS) == GOT  # no libc6, no removed asterisk-dahdi
+    assert rootfs.parse_dpkg_status(DPKG_STATUS) == GOT  # no libc6, no removed asterisk-dahdi
 
 
 def test_manifest_is_sorted_name_version_lines_and_round_trips() -> None:
-    text = stack.format_manifest(GOT)
+    text = rootfs.format_manifest(GOT)
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     assert lines == [f"{name} {version}" for name, version in sorted(GOT.items())]
-    assert stack.parse_manifest(text) == GOT
+    assert rootfs.parse_manifest(text) == GOT
 
 
 def test_difference_from_green_names_package_versions_and_the_fix() -> None:
     green = {**GOT, "asterisk": "1:22.9.0~dfsg-1", "asterisk-config": "1:22.9.0~dfsg-1"}
     got = {**GOT, "asterisk-voicemail": "1:22.10.1+dfsg+~cs6.17.60671434-1"}
-    diffs = stack.compare_versions(green, got)
+    diffs = rootfs.compare_versions(green, got)
     assert diffs == [
-        stack.VersionDiff("asterisk", "1:22.9.0~dfsg-1", GOT["asterisk"]),
-        stack.VersionDiff("asterisk-config", "1:22.9.0~dfsg-1", None),
-        stack.VersionDiff("asterisk-voicemail", None, "1:22.10.1+dfsg+~cs6.17.60671434-1"),
+        rootfs.VersionDiff("asterisk", "1:22.9.0~dfsg-1", GOT["asterisk"]),
+        rootfs.VersionDiff("asterisk-config", "1:22.9.0~dfsg-1", None),
+        rootfs.VersionDiff("asterisk-voicemail", None, "1:22.10.1+dfsg+~cs6.17.60671434-1"),
     ]
     manifest = Path("/cache/rootfs.tar.zst.versions")
-    warning = stack.versions_warning(diffs, manifest, Path("/repo/asterisk/versions-green.txt"))
+    warning = rootfs.versions_warning(diffs, manifest, Path("/repo/asterisk/versions-green.txt"))
     assert f"asterisk: green 1:22.9.0~dfsg-1, got {GOT['asterisk']}" in warning
     assert "asterisk-config: green 1:22.9.0~dfsg-1, got (absent)" in warning
     assert "asterisk-voicemail: green (absent), got 1:22.10.1" in warning
     assert "cannot be pinned" in warning
     assert "cp /cache/rootfs.tar.zst.versions /repo/asterisk/versions-green.txt" in warning
-    assert stack.compare_versions(GOT, dict(GOT)) == []
-    assert stack.versions_warning([], manifest) == ""
+    assert rootfs.compare_versions(GOT, dict(GOT)) == []
+    assert rootfs.versions_warning([], manifest) == ""
 
 
 def test_committed_green_list_is_a_manifest() -> None:
-    green = stack.green_versions()
+    green = rootfs.green_versions()
     assert green and green["asterisk"].startswith("1:22."), green
-    assert stack.parse_manifest(stack.format_manifest(green)) == green
+    assert rootfs.parse_manifest(rootfs.format_manifest(green)) == green
 
 
 def test_not_built_yet(tmp_path: Path) -> None:
-    report = stack.versions_report(_tmp_settings(tmp_path))
+    report = rootfs.versions_report(_tmp_settings(tmp_path))
     assert report == {"built": False, "message": "Asterisk rootfs not built yet (ari-app stack build)"}
     assert stack.status(_tmp_settings(tmp_path))["versions"]["built"] is False
 
 
 def test_manifest_is_written_lazily_from_an_unpacked_rootfs(tmp_path: Path) -> None:
     s = _tmp_settings(tmp_path)
-    root = stack.rootfs_dir(s)
+    root = rootfs.rootfs_dir(s)
     (root / "var/lib/dpkg").mkdir(parents=True)
     (root / "var/lib/dpkg/status").write_text(DPKG_STATUS)
-    (root / ".ari-app-unpacked").write_text(stack.tarball_path(s).name)
+    (root / ".ari-app-unpacked").write_text(rootfs.tarball_path(s).name)
     green = tmp_path / "versions-green.txt"
-    green.write_text(stack.format_manifest(GOT))
-    report = stack.versions_report(s, green)
+    green.write_text(rootfs.format_manifest(GOT))
+    report = rootfs.versions_report(s, green)
     assert report["packages"] == GOT and report["matches_green"] and report["warning"] is None
-    assert stack.parse_manifest(stack.manifest_path(s).read_text()) == GOT
+    assert rootfs.parse_manifest(rootfs.manifest_path(s).read_text()) == GOT
 
-    green.write_text(stack.format_manifest({**GOT, "asterisk": "1:22.9.0~dfsg-1"}))
-    report = stack.versions_report(s, green)
+    green.write_text(rootfs.format_manifest({**GOT, "asterisk": "1:22.9.0~dfsg-1"}))
+    report = rootfs.versions_report(s, green)
     assert not report["matches_green"]
     assert report["differences"] == [
         {"package": "asterisk", "green": "1:22.9.0~dfsg-1", "got": GOT["asterisk"]}
     ]
-    assert f"cp {stack.manifest_path(s)} {green}" in report["warning"]
+    assert f"cp {rootfs.manifest_path(s)} {green}" in report["warning"]
 
 
 def test_manifest_is_written_lazily_from_a_cached_tarball(tmp_path: Path) -> None:
@@ -162,14 +162,14 @@ def test_manifest_is_written_lazily_from_a_cached_tarball(tmp_path: Path) -> Non
     (src / "var/lib/dpkg/status-old").write_text(
         "Package: asterisk\nStatus: install ok installed\nVersion: 1\n"
     )
-    tar = stack.tarball_path(s)
+    tar = rootfs.tarball_path(s)
     tar.parent.mkdir(parents=True)
     subprocess.run(
         ["tar", "--zstd", "-cf", str(tar), "-C", str(src), "."], check=True
     )  # ./var/... like mmdebstrap
-    assert not stack.manifest_path(s).exists()
-    assert stack.rootfs_versions(s) == GOT
-    assert stack.parse_manifest(stack.manifest_path(s).read_text()) == GOT
+    assert not rootfs.manifest_path(s).exists()
+    assert rootfs.rootfs_versions(s) == GOT
+    assert rootfs.parse_manifest(rootfs.manifest_path(s).read_text()) == GOT
 
 
 def test_pytest_header_names_the_versions_or_says_not_built(
@@ -184,8 +184,8 @@ def test_pytest_header_names_the_versions_or_says_not_built(
     ]
     s = load_settings()
     s.stack.cache_dir.mkdir(parents=True)
-    stack.manifest_path(s).write_text(stack.format_manifest({**GOT, "asterisk": "1:99.0-1"}))
-    stack.tarball_path(s).write_bytes(b"")
+    rootfs.manifest_path(s).write_text(rootfs.format_manifest({**GOT, "asterisk": "1:99.0-1"}))
+    rootfs.tarball_path(s).write_bytes(b"")
     header = pytest_report_header(None)  # type: ignore[arg-type]
     assert header[0].startswith("asterisk rootfs: asterisk 1:99.0-1, ")
     assert header[1].startswith("WARNING: the Asterisk rootfs differs")
