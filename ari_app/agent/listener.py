@@ -21,6 +21,7 @@ from ari_app.calls.call import Digit
 from ari_app.media.transport import MediaTransport
 from ari_app.speech.asr import Asr
 from ari_app.speech.barge_in import BargeInDetector
+from ari_app.speech.expectation import Expectation
 from ari_app.speech.recognition import TurnTaker
 from ari_app.speech.turn import TurnSettings
 from ari_app.speech.vad import Vad
@@ -79,6 +80,10 @@ class Listener:
 
     def restart_no_input_timer(self) -> None:
         self._taker.restart_no_input_timer()
+
+    def expect(self, expectation: Expectation | None) -> None:
+        """What the open question expects the caller to say (endpointing, ASR biasing)."""
+        self._taker.expect(expectation)
 
     def expect_digits(self, max_digits: int = DEFAULT_MAX_DIGITS, terminator: str | None = None) -> None:
         """How the next key entry ends: after ``max_digits`` keys or at ``terminator``."""

@@ -29,11 +29,13 @@ from ari_app.dialog.state import (
     CollectDigits,
     ConversationState,
     Hangup,
+    Listen,
     Say,
     Transfer,
 )
 from ari_app.logs import redact_text
 from ari_app.speech.asr import Asr
+from ari_app.speech.expectation import Expectation
 from ari_app.speech.tts import Tts
 from ari_app.speech.vad import Vad
 from ari_app.transfer.context import transfer_request
@@ -164,9 +166,9 @@ class VoiceAgent:
         if isinstance(ev, UserTurn):
             m.asr_ms = round(ev.latency_ms, 1)
             m.speculative_hit = ev.speculative_hit
-            return CallerInput(
-                text=ev.transcript.text.strip(), asr_confidence=ev.transcript.confidence or 1.0
-            )
+            t = ev.transcript
+            return CallerInput(text=t.text.strip(), asr_confidence=t.confidence or 1.0,
+                               alternatives=tuple(a.strip() for a in t.alternatives))  # fmt: skip
         if isinstance(ev, Digits):
             return CallerInput(digits=ev.digits.rstrip("#") or ev.digits)
         return CallerInput(no_input=True)
@@ -177,9 +179,12 @@ class VoiceAgent:
         """Carry out the engine's actions. Returns True when the conversation is over."""
         first = True
         listener.expect_digits()  # until the engine hints otherwise
+        listener.expect(None)
         for a in actions:
             if isinstance(a, CollectDigits):
                 listener.expect_digits(a.max, a.terminator)
+            elif isinstance(a, Listen):
+                listener.expect(Expectation(a.slot_type, a.digits, a.choices))
             elif isinstance(a, Say):
                 shown = "[sensitive]" if a.sensitive else a.text
                 await session.record("agent", shown, None)

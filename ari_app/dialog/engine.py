@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, match_choice, validate
-from ari_app.dialog.filling import combine_digits, expected_digits, fill_given_slots, is_birth_date
+from ari_app.dialog.answers import Rejected, Understanding, from_text, match_choice, validate
+from ari_app.dialog.filling import Heard, fill_given_slots, read_keyed, read_spoken
 from ari_app.dialog.flows import Goto, PatternOverride
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
@@ -132,6 +132,8 @@ class DialogEngine(IntentRouter):
             return await self._cancel(state, out)
         frame = state.frame
         if frame is not None and frame.awaiting:
+            if frame.awaiting == "slot":
+                return await self._slot_answer(state, frame, text, digits, cues, out, caller.alternatives)
             return await self._answer(state, frame, text, digits, cues, out)
         if state.awaiting == "clarify":
             return await self._clarified(state, text, digits, out)
@@ -200,8 +202,6 @@ class DialogEngine(IntentRouter):
     async def _answer(
         self, state: ConversationState, frame: Frame, text: str, digits: str, cues: Cues, out: TurnOut
     ) -> None:
-        if frame.awaiting == "slot":
-            return await self._slot_answer(state, frame, text, digits, cues, out)
         if frame.awaiting == "confirm":
             return await self._confirm_answer(state, frame, text, digits, cues, out)
         if frame.awaiting == "confirm_which":
@@ -210,35 +210,37 @@ class DialogEngine(IntentRouter):
             return await self._menu_answer(state, frame, text, digits, out)
 
     async def _slot_answer(
-        self, state: ConversationState, frame: Frame, text: str, digits: str, cues: Cues, out: TurnOut
+        self,
+        state: ConversationState,
+        frame: Frame,
+        text: str,
+        digits: str,
+        cues: Cues,
+        out: TurnOut,
+        alternatives: tuple[str, ...] = (),
     ) -> None:
         name = frame.slot or ""
         slot = self.flow(frame).slots[name]
         choices = self.choices(slot, frame)
-        value, rejected, rejection_asks = None, None, False
         if cues.skip and text and not digits:
             if slot.type == "text" or from_text(slot, text, self.nlu, choices, self.now()) is None:
                 return await self._skip(state, frame, name, out)
-        read_back: str | None = None
-        try:
-            if digits:
-                value = from_digits(slot, digits, choices)
-            elif text:
-                ent = from_text(slot, text, self.nlu, choices, self.now())
-                value = ent.value if ent is not None else None
-                want = expected_digits(slot)
-                if want and isinstance(value, str) and value.isdigit():
-                    got = combine_digits(value, frame.partial.pop(name, None), want, frame.retries,
-                                         keypad=bool(slot.dtmf and slot.dtmf.allowed))  # fmt: skip
-                    value, read_back = got.value, got.say
-                    if got.partial:
-                        frame.partial[name] = got.partial
-            if value is not None:
-                value = validate(slot, value, choices)
-                if is_birth_date(name, slot) and str(value) > self.now().date().isoformat():
-                    raise Rejected("That date is still to come. What's your date of birth?", asks=True)
-        except Rejected as e:
-            value, rejected, rejection_asks = None, str(e), e.asks
+        if digits:
+            heard = read_keyed(slot, digits, choices)
+        else:
+            # The first hypothesis the slot's validator accepts: the ASR's best, else an alternative.
+            tries = [
+                read_spoken(name, slot, frame, t, choices, self.nlu, self.now())
+                for t in (text, *alternatives)
+                if t
+            ]
+            heard = next((h for h in tries if h.value is not None), tries[0] if tries else Heard())
+            if heard.value is not None and heard.text != text:
+                out.note("hypothesis", alternatives.index(heard.text) + 1)
+        frame.partial.pop(name, None)
+        if heard.partial:
+            frame.partial[name] = heard.partial
+        value, rejected, rejection_asks, read_back = heard.value, heard.rejected, heard.asks, heard.read_back
         given = fill_given_slots(self.flow(frame), frame, text, self.nlu, self.choices, self.now(),
                                  exclude=name) if text else {}  # fmt: skip
         if given:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ari_app.dialog.answers import Rejected, Understanding, from_text, validate
+from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, validate
 from ari_app.dialog.flows import Flow, Slot
 from ari_app.dialog.state import Frame
 
@@ -123,3 +123,51 @@ def combine_digits(heard: str, partial: str | None, want: int, attempt: int, key
 
 def is_birth_date(name: str, slot: Slot) -> bool:
     return slot.type == "date_of_birth" or "birth" in _cue_words(name, slot)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One answer (a hypothesis or a key entry) read as the open slot's value."""
+
+    text: str = ""
+    value: Any = None
+    rejected: str | None = None
+    asks: bool = False  # the rejection message already asks again
+    read_back: str | None = None  # a digit string of the wrong length, said back
+    partial: str | None = None  # the first part of a digit string, kept for the next answer
+
+
+def read_keyed(slot: Slot, digits: str, choices: Sequence[str] | None) -> Heard:
+    try:
+        return Heard(digits, validate(slot, from_digits(slot, digits, choices), choices))
+    except Rejected as e:
+        return Heard(digits, rejected=str(e), asks=e.asks)
+
+
+def read_spoken(
+    name: str,
+    slot: Slot,
+    frame: Frame,
+    text: str,
+    choices: Sequence[str] | None,
+    nlu: Understanding,
+    now: datetime,
+) -> Heard:
+    """What one transcript gives the slot. No side effects: the engine picks among hypotheses."""
+    ent = from_text(slot, text, nlu, choices, now)
+    value = ent.value if ent is not None else None
+    want = expected_digits(slot)
+    read_back = partial = None
+    if want and isinstance(value, str) and value.isdigit():
+        got = combine_digits(value, frame.partial.get(name), want, frame.retries,
+                             keypad=bool(slot.dtmf and slot.dtmf.allowed))  # fmt: skip
+        value, read_back, partial = got.value, got.say, got.partial
+    if value is None:
+        return Heard(text, read_back=read_back, partial=partial)
+    try:
+        value = validate(slot, value, choices)
+        if is_birth_date(name, slot) and str(value) > now.date().isoformat():
+            raise Rejected("That date is still to come. What's your date of birth?", asks=True)
+    except Rejected as e:
+        return Heard(text, rejected=str(e), asks=e.asks)
+    return Heard(text, value)

@@ -28,6 +28,7 @@ class CallerInput:
     digits: str | None = None
     asr_confidence: float = 1.0
     no_input: bool = False
+    alternatives: tuple[str, ...] = ()  # other ASR hypotheses, best first: the slot's validator may pick one
 
 
 # --- actions the engine asks the call layer to perform --------------------------------------
@@ -67,7 +68,17 @@ class CollectDigits:
     kind: str = "collect_digits"
 
 
-Action = Say | Transfer | Hangup | CollectDigits
+@dataclass(frozen=True)
+class Listen:
+    """A hint: what the open question expects, so recognition can listen for it (slot-aware ASR)."""
+
+    slot_type: str
+    digits: int | None = None  # a digit string of exactly this many digits
+    choices: tuple[str, ...] = ()  # the options offered, as they were spoken
+    kind: str = "listen"
+
+
+Action = Say | Transfer | Hangup | CollectDigits | Listen
 
 
 def action_to_dict(action: Action) -> dict[str, Any]:

@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from ari_app.dialog.answers import Rejected, from_text, validate
-from ari_app.dialog.filling import fill_given_slots
+from ari_app.dialog.filling import expected_digits, fill_given_slots
 from ari_app.dialog.flows import BranchStep, Condition, Flow, Goto, Slot
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
 from ari_app.dialog.policy import EscalationPolicy
 from ari_app.dialog.redact import redact, redact_slots
-from ari_app.dialog.state import Action, CollectDigits, ConversationState, Frame, Hangup, Say
-from ari_app.dialog.templates import TemplateError, render, render_value
+from ari_app.dialog.state import Action, CollectDigits, ConversationState, Frame, Hangup, Listen, Say
+from ari_app.dialog.templates import SPOKEN_FORMATS, TemplateError, render, render_value
 from ari_app.dialog.tools import ToolClient, ToolResult
 
 OnAction = Callable[[Any], Awaitable[None] | None]
@@ -126,6 +126,9 @@ class StepRunner:
             )
         out.say(text)
         self.listen_for_keys(slot, out)
+        choices = self.choices(slot, frame) or []
+        spoken = SPOKEN_FORMATS["time"] if slot.type == "time" else str
+        out.actions.append(Listen(slot.type, expected_digits(slot), tuple(spoken(c) for c in choices)))
 
     def listen_for_keys(self, slot: Slot, out: TurnOut) -> None:
         """Tell the listener how a key entry for ``slot`` ends (say-or-press)."""

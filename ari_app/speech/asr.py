@@ -22,6 +22,7 @@ import numpy as np
 from ari_app.media.constants import SAMPLE_RATE
 from ari_app.speech.audio import pcm_ms, pcm_to_float, resample, wav_bytes
 from ari_app.speech.errors import SpeechEngineError, import_engine_module
+from ari_app.speech.expectation import Expectation
 from ari_app.speech.whisper_models import model_dir
 from ari_app.speech.whisper_short import ShortContextDecoder
 
@@ -39,12 +40,15 @@ class Transcript:
     confidence: float | None  # 0..1; None when the engine reports nothing to derive it from
     duration_ms: int  # audio length
     engine: str
+    alternatives: tuple[str, ...] = ()  # other hypotheses, best first, when asked for several
 
 
 class Asr(Protocol):
     name: str
 
-    async def transcribe(self, pcm8k: bytes) -> Transcript: ...
+    async def transcribe(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
+        """``expect``: what the open question expects (biasing, several hypotheses); may be ignored."""
+        ...
 
 
 def segment_confidence(segments: list[tuple[str, float, float]]) -> float | None:
@@ -88,14 +92,17 @@ class WhisperAsr:
         self._short = ShortContextDecoder(self._model, language, context_s) if context_s < 30 else None
         self._decode(np.zeros(WHISPER_RATE // 2, dtype=np.float32))  # warm-up: first call is slow
 
-    def _decode(self, audio16k: np.ndarray) -> tuple[str, float | None]:
+    def _decode(
+        self, audio16k: np.ndarray, expect: Expectation | None = None
+    ) -> tuple[str, float | None, tuple[str, ...]]:
         if self._short is not None:
+            prompt, n_best = (expect.whisper_prompt(), expect.n_best) if expect else (None, 1)
             with self._lock:
-                d = self._short.decode(audio16k)
+                d = self._short.decode(audio16k, prompt, n_best)
             # Whisper's own hallucination rule: likely silence and low confidence -> nothing said.
             if d.no_speech_prob > 0.6 and d.avg_logprob < -1.0:
-                return "", None
-            return d.text, segment_confidence([(d.text, d.avg_logprob, d.no_speech_prob)])
+                return "", None, ()
+            return d.text, segment_confidence([(d.text, d.avg_logprob, d.no_speech_prob)]), d.alternatives
         with self._lock:
             segments, _info = self._model.transcribe(
                 audio16k,
@@ -113,17 +120,18 @@ class WhisperAsr:
                     continue
                 kept.append((seg.text, seg.avg_logprob, seg.no_speech_prob))
         text = " ".join(t.strip() for t, _, _ in kept).strip()
-        return text, segment_confidence(kept)
+        return text, segment_confidence(kept), ()
 
-    def transcribe_sync(self, pcm8k: bytes) -> Transcript:
+    def transcribe_sync(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
         audio = resample(pcm_to_float(pcm8k), SAMPLE_RATE, WHISPER_RATE)
         if audio.size == 0:
             return Transcript("", None, 0, self.name)
-        text, confidence = self._decode(audio)
-        return Transcript(text, confidence, pcm_ms(pcm8k), self.name)
+        text, confidence, alternatives = self._decode(audio, expect)
+        return Transcript(text, confidence, pcm_ms(pcm8k), self.name, alternatives)
 
-    async def transcribe(self, pcm8k: bytes) -> Transcript:
-        return await asyncio.get_running_loop().run_in_executor(None, self.transcribe_sync, pcm8k)
+    async def transcribe(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.transcribe_sync, pcm8k, expect)
 
 
 class OpenAiAsr:
@@ -144,11 +152,13 @@ class OpenAiAsr:
             self._session = aiohttp.ClientSession(headers=headers)
         return self._session
 
-    async def transcribe(self, pcm8k: bytes) -> Transcript:
+    async def transcribe(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
         form = aiohttp.FormData()
         form.add_field("file", wav_bytes(pcm8k), filename="utterance.wav", content_type="audio/wav")
         form.add_field("model", self.settings.model)
         form.add_field("language", self.language)
+        if expect is not None and (prompt := expect.whisper_prompt()):
+            form.add_field("prompt", prompt)  # OpenAI's biasing field; Whisper servers honour it
         # verbose_json carries per-segment avg_logprob/no_speech_prob; plain servers ignore it.
         form.add_field("response_format", "verbose_json")
         url = f"{self.settings.base_url}/audio/transcriptions"
@@ -183,10 +193,10 @@ class FallbackAsr:
         self.name = f"{primary.name}|{fallback.name}"
         self.fallbacks = 0  # how often the fallback answered (exported as a metric by the caller)
 
-    async def transcribe(self, pcm8k: bytes) -> Transcript:
+    async def transcribe(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
         started = time.monotonic()
         try:
-            return await asyncio.wait_for(self.primary.transcribe(pcm8k), self.timeout)
+            return await asyncio.wait_for(self.primary.transcribe(pcm8k, expect), self.timeout)
         except (TimeoutError, aiohttp.ClientError, SpeechEngineError, OSError, ValueError) as e:
             self.fallbacks += 1
             reason = "timed out" if isinstance(e, TimeoutError) else f"failed: {e or type(e).__name__}"
@@ -197,7 +207,7 @@ class FallbackAsr:
                 (time.monotonic() - started) * 1000,
                 self.fallback.name,
             )
-            return await self.fallback.transcribe(pcm8k)
+            return await self.fallback.transcribe(pcm8k, expect)
 
 
 def make_asr(settings: AsrSettings, cache_dir: Path) -> Asr:

@@ -76,6 +76,10 @@ class Endpointer:
         self._idle_frames = 0
         self._pre_roll.clear()
 
+    def set_end_of_turn_silence(self, ms: int) -> None:
+        """How much silence ends a turn from now on (longer while a digit string is expected)."""
+        self._end_frames = max(frames_for(ms), self._pause_frames + 1)
+
     def restart_no_input_timer(self) -> None:
         """Count the caller's silence from now (the agent just started or stopped talking)."""
         self._idle_frames = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from ari_app.speech.endpointing import (
     TurnEnded,
     TurnEvent,
 )
+from ari_app.speech.expectation import Expectation
 from ari_app.speech.turn import TurnSettings
 
 if TYPE_CHECKING:
@@ -41,6 +43,19 @@ _CONTINUES = frozenset(
     "and but or so because if then that to of for with at in on my your our the a an is are was "
     "were i i'm it's um uh er erm like also plus which who when where what".split()
 )
+
+
+_DIGIT_WORDS = re.compile(r"\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b", re.I)
+_MULTIPLIERS = re.compile(r"\b(double|triple)\b", re.I)
+
+
+def count_digits(text: str) -> int:
+    """Digits in a transcript, however Whisper wrote them ("555-1234", "five five", "double 5")."""
+    return (
+        sum(c.isdigit() for c in text)
+        + len(_DIGIT_WORDS.findall(text))
+        + sum(2 if m.lower() == "triple" else 1 for m in _MULTIPLIERS.findall(text))
+    )
 
 
 def looks_complete(text: str) -> bool:
@@ -95,6 +110,18 @@ class TurnTaker:
         self.endpointer = Endpointer(self.settings)
         self.clock = clock
         self._speculation: _Speculation | None = None
+        self._expect: Expectation | None = None
+
+    def expect(self, expectation: Expectation | None) -> None:
+        """What the open question expects (None: anything). A digit string: wait through the
+        pauses between digit groups and never end the turn early on a partial number. Every
+        transcription from now on is told (biasing, several hypotheses)."""
+        self._expect = expectation
+        s = self.settings
+        digits = expectation is not None and expectation.digits
+        self.endpointer.set_end_of_turn_silence(
+            s.digits_end_of_turn_silence_ms if digits else s.end_of_turn_silence_ms
+        )
 
     async def push(self, frame: AudioFrame, prob: float) -> list[RecognitionEvent]:
         """One frame in; what it completed out (awaits the final ASR when a turn ends)."""
@@ -130,7 +157,7 @@ class TurnTaker:
             return event
         if isinstance(event, SpeculativePause):
             await self._drop_speculation()
-            task = asyncio.create_task(self.asr.transcribe(event.audio), name="speculative-asr")
+            task = asyncio.create_task(self.asr.transcribe(event.audio, self._expect), name="speculative-asr")
             self._speculation = _Speculation(event.audio, task)
         elif isinstance(event, SpeechResumed):
             await self._drop_speculation()
@@ -146,7 +173,7 @@ class TurnTaker:
         else:
             if spec is not None:
                 await _cancel(spec.task)
-            transcript = await self.asr.transcribe(ended.audio)
+            transcript = await self.asr.transcribe(ended.audio, self._expect)
         ready = self.clock()
         if not transcript.text.strip():
             log.debug("turn of %d ms had no words; still listening", pcm_ms(ended.audio))
@@ -175,7 +202,10 @@ class TurnTaker:
         if self.endpointer.silence_ms < self.settings.early_end_min_silence_ms:
             return None
         transcript = spec.task.result()
-        if not looks_complete(transcript.text):
+        if self._expect is not None and self._expect.digits:
+            if count_digits(transcript.text) < self._expect.digits:
+                return None
+        elif not looks_complete(transcript.text):
             return None
         self._speculation = None
         end_of_speech = self.endpointer.last_voiced_at

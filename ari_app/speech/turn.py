@@ -35,6 +35,10 @@ class TurnSettings(BaseModel):
     early_end_on_complete: bool = True
     # ...but never before this much silence (a breath inside a sentence is shorter).
     early_end_min_silence_ms: int = Field(default=300, ge=FRAME_MS)
+    # While a digit string is expected (an open phone or order number slot), callers pause between
+    # groups ("555 ... 123 ... 4567") for 300-700 ms: end the turn only after this much silence,
+    # and end it early only once the speculative transcript holds all the digits expected.
+    digits_end_of_turn_silence_ms: int = Field(default=1000, ge=100)
     # Hard cut for a caller who never pauses.
     max_utterance_ms: int = Field(default=15000, ge=1000)
     # No speech at all for this long after listening starts -> NoInput (re-armed after each report).
@@ -56,7 +60,7 @@ class TurnSettings(BaseModel):
     def _consistent(self) -> TurnSettings:
         if self.silence_threshold > self.speech_threshold:
             raise ValueError("silence_threshold must not be above speech_threshold")
-        if self.speculative_pause_ms >= self.end_of_turn_silence_ms:
+        if self.speculative_pause_ms >= min(self.end_of_turn_silence_ms, self.digits_end_of_turn_silence_ms):
             raise ValueError("speculative_pause_ms must be shorter than end_of_turn_silence_ms")
         return self
 

@@ -28,6 +28,7 @@ class Decoded:
     avg_logprob: float
     no_speech_prob: float
     full_context: bool
+    alternatives: tuple[str, ...] = ()  # the other beam hypotheses, best first (n_best > 1)
 
 
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
@@ -70,23 +71,37 @@ class ShortContextDecoder:
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
         )
         self.prompt = model.get_prompt(self.tokenizer, previous_tokens=[], without_timestamps=True)
+        self._prompts: dict[str, list[int]] = {}
         # Log-mel of silence: what Whisper expects after the speech (not zeros).
         self._silence = model.feature_extractor(np.zeros(FULL_FRAMES * 160 + 400, dtype=np.float32))
 
-    def decode(self, audio16k: np.ndarray) -> Decoded:
+    def prompt_for(self, previous_text: str | None) -> list[int]:
+        """The decoder prompt, with ``previous_text`` as Whisper's 'previous text' (biasing)."""
+        if not previous_text:
+            return self.prompt
+        if previous_text not in self._prompts:
+            tokens = self.tokenizer.encode(" " + previous_text.strip())
+            self._prompts[previous_text] = self.model.get_prompt(
+                self.tokenizer, previous_tokens=tokens, without_timestamps=True
+            )
+        return self._prompts[previous_text]
+
+    def decode(self, audio16k: np.ndarray, previous_text: str | None = None, n_best: int = 1) -> Decoded:
         feats = self.model.feature_extractor(audio16k)
         n = min(feats.shape[-1], FULL_FRAMES)
+        prompt = self.prompt_for(previous_text)
         short = max(self.context_frames, int(np.ceil(n / 100 + 1)) * 100)
         if short >= FULL_FRAMES or self.context_frames <= 0:
-            return self._run(feats, n, FULL_FRAMES)
-        first = self._run(feats, n, short)
+            return self._run(feats, n, FULL_FRAMES, prompt, n_best)
+        first = self._run(feats, n, short, prompt, n_best)
         if first.avg_logprob >= self.retry_below and not looped(first.text):
             return first
-        second = self._run(feats, n, FULL_FRAMES)
+        second = self._run(feats, n, FULL_FRAMES, prompt, n_best)
         best = second if second.avg_logprob > first.avg_logprob or looped(first.text) else first
-        return Decoded(drop_repeats(best.text), best.avg_logprob, best.no_speech_prob, best.full_context)
+        return Decoded(drop_repeats(best.text), best.avg_logprob, best.no_speech_prob, best.full_context,
+                       tuple(drop_repeats(a) for a in best.alternatives))  # fmt: skip
 
-    def _run(self, feats: np.ndarray, n: int, frames: int) -> Decoded:
+    def _run(self, feats: np.ndarray, n: int, frames: int, prompt: list[int], n_best: int = 1) -> Decoded:
         import ctranslate2
 
         seg = np.empty((1, feats.shape[0], frames), dtype=np.float32)
@@ -95,14 +110,18 @@ class ShortContextDecoder:
         enc = self.model.model.encode(ctranslate2.StorageView.from_array(seg), to_cpu=False)
         res = self.model.model.generate(
             enc,
-            [self.prompt],
-            beam_size=1,
-            max_length=int(min(224, 12 + n / 100 * MAX_TOKENS_PER_S)),
+            [prompt],
+            beam_size=n_best,
+            num_hypotheses=n_best,
+            # CTranslate2 counts the prompt in max_length: a biasing prompt gets room for its tokens.
+            max_length=len(prompt) - len(self.prompt) + int(min(224, 12 + n / 100 * MAX_TOKENS_PER_S)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=[-1],
         )[0]
         eot = self.tokenizer.eot
-        text = self.tokenizer.decode([t for t in res.sequences_ids[0] if t < eot]).strip()
-        return Decoded(text, float(res.scores[0]), float(res.no_speech_prob), frames == FULL_FRAMES)
+        texts = [self.tokenizer.decode([t for t in ids if t < eot]).strip() for ids in res.sequences_ids]
+        alternatives = tuple(dict.fromkeys(t for t in texts[1:] if t and t != texts[0]))
+        return Decoded(texts[0], float(res.scores[0]), float(res.no_speech_prob), frames == FULL_FRAMES,
+                       alternatives)  # fmt: skip

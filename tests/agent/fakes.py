@@ -157,9 +157,11 @@ class FakeAsr:
         self.line, self.texts, self.delay_ticks = line, texts, delay_ticks
         self.calls = 0
         self.fail_next = False
+        self.expectations: list[object] = []
 
-    async def transcribe(self, pcm8k: bytes) -> Transcript:
+    async def transcribe(self, pcm8k: bytes, expect: object = None) -> Transcript:
         self.calls += 1
+        self.expectations.append(expect)
         await self.line.sleep_ticks(self.delay_ticks)
         if self.fail_next:
             self.fail_next = False

@@ -17,13 +17,18 @@ from ari_app.dialog.loader import load_flows
 from ari_app.dialog.nlu import build_understanding
 from ari_app.dialog.nlu.settings import NluSettings
 from ari_app.dialog.tools import ToolClient
+from ari_app.speech.expectation import Expectation
 from ari_app.transfer.warm import TransferRequest, TransferResult
 from tests.agent.fakes import FakeAsr, FakeCall, FakeLine, FakeTts, ScriptedVad
 
 ROOT = Path(__file__).resolve().parents[2]
 GREETING = "Thanks for calling Acme Health and Home. How can I help you today?"
 HOURS = "We're open Monday to Friday, 8 AM to 6 PM."
-TEXTS = {1: "What are your opening hours?", 2: "Let me talk to a person please.", 3: "Where are you located?"}
+TEXTS = {1: "What are your opening hours?", 2: "Let me talk to a person please.", 3: "Where are you located?",
+         4: "I need to reschedule my appointment.", 5: "5 5 5", 6: "1 2 3", 7: "4 5 6 7."}  # fmt: skip
+PHONE_PROMPT = (
+    "Sure, I can help you reschedule. What's the phone number on your account? You can say it or key it in."
+)
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +198,19 @@ async def test_key_press_interrupts_and_is_an_input(engine: DialogEngine) -> Non
         assert max(h.played(GREETING)) <= pressed + 1
         assert h.deps.turn_metrics[0].input == "Digits"
         assert h.transfers[0].reason == "caller_request"  # 0 is the operator
+
+
+async def test_a_phone_number_in_groups_is_one_turn_when_digits_are_expected(engine: DialogEngine) -> None:
+    async with Harness(engine) as h:
+        await h.until_said(GREETING)
+        h.line.speak(1200, utterance=4, lead_silence_ms=200)
+        await h.until_said(PHONE_PROMPT)
+        # "555 ... 123 ... 4567": 500 ms pauses between the groups, longer than an end of turn
+        # (600 ms is the ordinary wait, but 300 ms + a finished-looking "5 5 5" ends it early).
+        h.line.speak(600, utterance=5, lead_silence_ms=300)
+        h.line.speak(600, utterance=6, lead_silence_ms=500)
+        h.line.speak(800, utterance=7, lead_silence_ms=500)
+        await h.line.run_until(lambda: len(h.deps.turn_metrics) >= 2)
+        assert Expectation("digits", 10) in h.asr.expectations  # ASR told what the slot wants
+        assert [m.input for m in h.deps.turn_metrics] == ["UserTurn", "UserTurn"]  # not split
+        assert any("date of birth" in t for t in h.tts.texts)  # the whole number was taken

@@ -37,7 +37,8 @@ async def start_backend() -> tuple[web.AppRunner, str]:
 def caller_input(line: Any) -> CallerInput:
     if isinstance(line, dict):
         return CallerInput(text=line.get("text"), digits=line.get("digits"),
-                           asr_confidence=line.get("confidence", 1.0), no_input=line.get("silence", False))  # fmt: skip
+                           asr_confidence=line.get("confidence", 1.0), no_input=line.get("silence", False),
+                           alternatives=tuple(line.get("alternatives", ())))  # fmt: skip
     if isinstance(line, bool):  # YAML reads a bare yes/no as a boolean
         line = "yes" if line else "no"
     line = str(line)

@@ -1,0 +1,37 @@
+"""speech: what the open question expects the caller to say, so recognition can listen for it.
+
+The dialogue sets it each time it asks (a phone number of 10 digits, one of the offered times,
+a date, yes or no); the turn taker uses it for endpointing (wait through the pauses between digit
+groups) and the ASR for biasing (Whisper's prompt) and for several hypotheses, among which the
+slot's validator picks the one that parses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Expectation:
+    kind: str  # the slot type: digits, time, date, yes_no, name, choice, text...
+    digits: int | None = None  # a digit string of exactly this many digits
+    choices: tuple[str, ...] = ()  # what was offered, as the caller heard it ("11:30 AM")
+
+    @property
+    def n_best(self) -> int:
+        """Hypotheses worth decoding: where a validator can tell right from wrong."""
+        return 3 if self.kind in ("digits", "time", "number") or self.choices else 1
+
+    def whisper_prompt(self) -> str | None:
+        """Text Whisper reads as 'what was said before': it primes the form of the answer.
+
+        Never a whole plausible answer (a prompt can leak into the transcript on unclear audio),
+        so a leaked prompt fails validation instead of filling the slot.
+        """
+        if self.kind in ("digits", "number"):
+            return "Numbers are read out one digit at a time, like 4 0 7, 2 1 9."
+        if self.kind == "time" and self.choices:
+            return f"The times offered were {', '.join(self.choices)}."
+        if self.kind in ("date", "date_of_birth"):
+            return "Dates are said like March 3rd, 1980, or next Tuesday."
+        return None
