@@ -90,7 +90,7 @@ def render(voices: Voices, voice: tuple[str, str | None], groups: list[str], rng
         if i:
             parts.append(rng.uniform(0.35, 0.7))
         parts.append(voices.say(voice[0], voice[1], spoken(g, rng)))
-    parts.append(1.6)
+    parts.append(3.0)  # the line goes on after the number: room for the longest end-of-turn wait
     pcm = audio.with_pauses(*parts)
     if noisy:
         pcm = audio.add_noise(pcm, 15, seed=rng.randrange(1 << 30))
@@ -128,7 +128,7 @@ def validator_pick(t: Transcript, want: int) -> str:
 async def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     voices = Voices()
-    asr = WhisperAsr()
+    asr = WhisperAsr(args.model)
     base = TurnSettings()
     rows = []
     t0 = time.monotonic()
@@ -169,11 +169,12 @@ async def run(args: argparse.Namespace) -> int:
                 "live_split": round(sum(len(r["live_turns"]) > 1 for r in sel) / len(sel), 3),
                 "slot_split": round(sum(len(r["slot_turns"]) > 1 for r in sel) / len(sel), 3),
             }  # fmt: skip
-    result = {"machine": machine_info(), "turn_settings": base.model_dump(), "summary": summary, "rows": rows}
+    result = {"machine": machine_info(), "model": args.model, "turn_settings": base.model_dump(),
+              "summary": summary, "rows": rows}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "digit_strings.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"digit_strings_{args.model}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# Digit strings: offline Whisper vs the live turn taker", "",
-             f"{result['machine'].get('date', '')} · {result['machine'].get('cpu_model', '')} · `benchmarks/digit_strings.py --n {args.n}`", "",
+             f"{result['machine'].get('date', '')} · {result['machine'].get('cpu_model', '')} · Whisper {args.model} · `benchmarks/digit_strings.py --n {args.n} --model {args.model}`", "",
              "Share of digit strings exactly right. offline: one decode of the whole recording; slot hint: "
              "with the digits expectation (Whisper prompt, 3 hypotheses, the validator takes the first "
              "with the right number of digits); live first: the first turn the agent got; joined: all "
@@ -186,7 +187,7 @@ async def run(args: argparse.Namespace) -> int:
         lines.append(f"| {name} | {s['n']} | {s['offline_ok']:.0%} | {s['offline_slot_ok']:.0%} | {s['live_first_ok']:.0%} | "
                      f"{s['live_joined_ok']:.0%} | {s['slot_first_ok']:.0%} | {s['live_split']:.0%} | "
                      f"{s['slot_split']:.0%} |")  # fmt: skip
-    (args.out / "digit_strings.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"digit_strings_{args.model}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
@@ -195,6 +196,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=12, help="utterances per voice")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--model", default="tiny.en", choices=["tiny.en", "base"], help="Whisper model")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     return asyncio.run(run(ap.parse_args()))
 

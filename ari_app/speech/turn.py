@@ -36,9 +36,10 @@ class TurnSettings(BaseModel):
     # ...but never before this much silence (a breath inside a sentence is shorter).
     early_end_min_silence_ms: int = Field(default=300, ge=FRAME_MS)
     # While a digit string is expected (an open phone or order number slot), callers pause between
-    # groups ("555 ... 123 ... 4567") for 300-700 ms: end the turn only after this much silence,
-    # and end it early only once the speculative transcript holds all the digits expected.
-    digits_end_of_turn_silence_ms: int = Field(default=1000, ge=100)
+    # groups ("555 ... 123 ... 4567") for 300-1000 ms: end the turn only after this much silence.
+    # A complete number still ends early (300 ms, once the speculative transcript holds all the
+    # digits), so only a caller who stops short waits this long for the read-back.
+    digits_end_of_turn_silence_ms: int = Field(default=1500, ge=100)
     # Hard cut for a caller who never pauses.
     max_utterance_ms: int = Field(default=15000, ge=1000)
     # No speech at all for this long after listening starts -> NoInput (re-armed after each report).

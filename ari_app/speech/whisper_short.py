@@ -42,10 +42,17 @@ def _norm(s: str) -> str:
     return re.sub(r"[^a-z0-9 ]", "", s.lower()).strip()
 
 
+LOOP_RUN = 6  # the same word this many times in a row: "3, 3, 3, 3, 3, 3, ..." on a noisy line
+
+
 def looped(text: str) -> bool:
-    """Whisper's failure mode with too little context: the same sentence over and over."""
+    """Whisper's failure mode with too little context or noise: the same sentence (or the same
+    word) over and over."""
     sents = [_norm(s) for s in _sentences(text)]
-    return any(a and (a == b or (b and a.startswith(b))) for a, b in itertools.pairwise(sents))
+    if any(a and (a == b or (b and a.startswith(b))) for a, b in itertools.pairwise(sents)):
+        return True
+    words = _norm(text).split()
+    return any(len(set(words[i : i + LOOP_RUN])) == 1 for i in range(len(words) - LOOP_RUN + 1))
 
 
 def drop_repeats(text: str) -> str:

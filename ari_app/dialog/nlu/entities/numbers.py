@@ -15,6 +15,9 @@ _DIGIT_WORDS = {
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
 _REPEAT = {"double": 2, "triple": 3}
+# What Whisper writes for a digit it heard as a word: counted only between two digits or before
+# the first ("For 2 3", "5 to 7"), never inside ordinary words ("I want to", "for my account").
+_SOUND_ALIKE = {"for": "4", "to": "2", "too": "2", "won": "1", "ate": "8", "tree": "3", "free": "3"}
 _FILLERS = {"uh", "um", "er", "ah", "erm", "hmm"}
 _TENS_WORDS = re.compile(
     r"^(ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
@@ -39,6 +42,8 @@ def extract_digits(text: str) -> Entity | None:
             continue
         if tok.isdigit():
             piece = tok
+        elif tok in _SOUND_ALIKE and _next_is_digit(tokens, i) and (current or i == 0):
+            piece = _SOUND_ALIKE[tok]
         elif (
             tok in _DIGIT_WORDS
             and not multiplier_next
