@@ -178,14 +178,16 @@ class VoiceAgent:
                        session: _Session, timing: tuple[TurnMetrics, float | None] | None) -> bool:  # fmt: skip
         """Carry out the engine's actions. Returns True when the conversation is over."""
         first = True
-        listener.expect_digits()  # until the engine hints otherwise
+        # What the next answer may be, set before we speak: a caller may answer over the prompt.
+        listener.expect_digits()
         listener.expect(None)
         for a in actions:
             if isinstance(a, CollectDigits):
                 listener.expect_digits(a.max, a.terminator)
             elif isinstance(a, Listen):
                 listener.expect(Expectation(a.slot_type, a.digits, a.choices))
-            elif isinstance(a, Say):
+        for a in actions:
+            if isinstance(a, Say):
                 shown = "[sensitive]" if a.sensitive else a.text
                 await session.record("agent", shown, None)
                 res = await floor.say(a.text, interruptible=a.interruptible)

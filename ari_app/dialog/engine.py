@@ -254,11 +254,9 @@ class DialogEngine(IntentRouter):
             return
         if read_back and not given:
             return await self._retry(state, frame, out, read_back, reprompt=False)
-        if given:  # an answer to a later question: keep it, ask this one again
+        if given:  # an answer to a later question: keep it, ask this one again (in other words)
             out.say("Got it.")
-            frame.awaiting = None
-            await self.run(state, out)
-            return
+            return self.reask(state, out, attempt=max(1, frame.retries))
         if text and not rejected:
             if await self._correct(state, frame, text, cues, out) or await self._interrupt(state, text, out):
                 return

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ari_app.dialog.answers import match_choice
+from ari_app.dialog.filling import fill_given_slots
 from ari_app.dialog.nlu.types import IntentScore
 from ari_app.dialog.repair import split_requests, yes_no
-from ari_app.dialog.state import ConversationState, Hangup
+from ari_app.dialog.state import ConversationState, Frame, Hangup
 from ari_app.dialog.steps import StepRunner, TurnOut
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class IntentRouter(StepRunner):
                 and ranked[1].score >= threshold * self.settings.intent_suggest_ratio
                 and top.score - ranked[1].score < self.settings.clarify_margin
             ):
-                return self._clarify(state, [top.name, ranked[1].name], out)
+                return self._clarify(state, [top.name, ranked[1].name], out, text)
             state.no_match_streak = state.low_confidence_streak = 0
             out.note("intent", top.name)
             out.note("score", round(top.score, 3))
@@ -84,14 +85,14 @@ class IntentRouter(StepRunner):
             state.low_confidence_streak += 1
             if state.low_confidence_streak >= self.settings.max_low_confidence:
                 return self.transfer(out, state, "low_confidence")
-            return self._clarify(state, [ranked[0].name], out)
+            return self._clarify(state, [ranked[0].name], out, text)
         if await self._llm_route(state, text, out):
             return
         await self._no_match(state, out)
 
-    def _clarify(self, state: ConversationState, options: list[str], out: TurnOut) -> None:
+    def _clarify(self, state: ConversationState, options: list[str], out: TurnOut, text: str = "") -> None:
         out.note("pattern", "clarification")
-        state.awaiting, state.clarify_options = "clarify", options
+        state.awaiting, state.clarify_options, state.clarify_text = "clarify", options, text
         labels = [self.label(o) for o in options]
         if len(labels) == 1:
             out.say(f"Did you want help with {labels[0]}?")
@@ -117,13 +118,22 @@ class IntentRouter(StepRunner):
                     return
             if picked is None and (top := self._confident_intent(text)) in options:
                 picked = top
-        state.clarify_options = []
+            if picked is None and len(options) == 1 and self._gives_slots(options[0], text):
+                picked = options[0]  # "Did you want help with the refund?" "My number is ...": yes
+        earlier, state.clarify_options, state.clarify_text = state.clarify_text, [], ""
         if picked is None:
             state.awaiting = "intent"
             return await self._route(state, text, digits, out)
         out.note("intent", picked)
         state.no_match_streak = 0
-        await self.start_flow(state, picked, out, text)
+        await self.start_flow(state, picked, out, f"{earlier} {text}".strip())
+
+    def _gives_slots(self, flow_name: str, text: str) -> bool:
+        """Would ``text`` fill a slot of ``flow_name``? (Tried on a scratch frame.)"""
+        flow = self.flowset.flows[flow_name]
+        return bool(text) and bool(
+            fill_given_slots(flow, Frame(flow_name), text, self.nlu, self.choices, self.now())
+        )
 
     async def _anything_else(self, state: ConversationState, text: str, digits: str, out: TurnOut) -> None:
         if text and self._confident_intent(text):

@@ -112,6 +112,7 @@ class ConversationState:
     queued_flows: list[str] = field(default_factory=list)  # multi-intent: handled after the current
     awaiting: str | None = None  # top-level question: "intent" | "clarify" | "anything_else"
     clarify_options: list[str] = field(default_factory=list)
+    clarify_text: str = ""  # the request we asked about: what it already said still counts
     last_prompt: str = ""
     no_match_streak: int = 0
     no_input_streak: int = 0

@@ -29,13 +29,14 @@ class Utterance:
     pcm: np.ndarray | None = None
     snr_db: float | None = None  # add white noise at this SNR
     engine: str = "auto"  # flite | espeak-ng | auto
+    voice: str | None = None  # the engine's voice (flite -voice, espeak-ng -v)
 
     def render(self) -> np.ndarray:
         given = [x is not None for x in (self.text, self.wav, self.pcm)]
         if sum(given) != 1:
             raise audio.AudioError("an Utterance needs exactly one of text=, wav= or pcm=")
         if self.text is not None:
-            pcm = audio.synthesize(self.text, self.engine)
+            pcm = audio.synthesize(self.text, self.engine, voice=self.voice)
         elif self.wav is not None:
             pcm = audio.load_wav(self.wav)
         else:

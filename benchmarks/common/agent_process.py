@@ -114,6 +114,7 @@ async def _child(flows: list[Path]) -> int:
                     "wall": time.monotonic(),
                     "calls": len(service.deps.transcripts),
                     "turn_metrics": [dataclasses.asdict(m) for m in service.deps.turn_metrics],
+                    "transcripts": service.deps.transcripts,
                 }
                 print(json.dumps(out, default=str), flush=True)
     finally:

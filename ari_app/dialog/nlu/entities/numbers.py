@@ -17,7 +17,16 @@ _DIGIT_WORDS = {
 _REPEAT = {"double": 2, "triple": 3}
 # What Whisper writes for a digit it heard as a word: counted only between two digits or before
 # the first ("For 2 3", "5 to 7"), never inside ordinary words ("I want to", "for my account").
-_SOUND_ALIKE = {"for": "4", "to": "2", "too": "2", "won": "1", "ate": "8", "tree": "3", "free": "3"}
+_SOUND_ALIKE = {
+    "for": "4",
+    "to": "2",
+    "too": "2",
+    "won": "1",
+    "ate": "8",
+    "tree": "3",
+    "free": "3",
+    "of": "0",
+}  # "1 of 4 5 2": "one oh four five two"
 _FILLERS = {"uh", "um", "er", "ah", "erm", "hmm"}
 _TENS_WORDS = re.compile(
     r"^(ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
