@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from rapidfuzz import fuzz, process
 
 from ari_app.dialog.flows import Slot
-from ari_app.dialog.nlu.entities.offered import asr_time_text, match_offered_time, named_hour
+from ari_app.dialog.nlu.entities.offered import match_offered_time, said_time
 from ari_app.dialog.nlu.types import Entity, Parse
 from ari_app.dialog.repair import yes_no
 from ari_app.dialog.templates import SPOKEN_FORMATS
@@ -110,7 +110,7 @@ def from_text(
         if picked := match_offered_time(text, choices) or ordinal_pick(text, choices):
             return Entity("time", picked, text, 0.9)
         # Not one of them: still read it as a time, so validation can say what is available.
-        return nlu.extract(asr_time_text(text), "time", now=now) or named_hour(text)
+        return said_time(text)
     if slot.type == "choice":
         ent = nlu.extract(text, "choice", choices=choices, now=now)
         if ent is None and (picked := match_choice(text, choices or [])):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ari_app.dialog.filling import combine_digits, grouped
-from ari_app.dialog.nlu.entities.offered import match_offered_time, named_hour
+from ari_app.dialog.nlu.entities.offered import match_offered_time, said_time
 
 OFFERS = ["09:00", "11:30", "14:00"]
 
@@ -17,7 +17,7 @@ OFFERS = ["09:00", "11:30", "14:00"]
         ("11th 30.", "11:30"), ("11-30.", "11:30"), ("1130.", "11:30"),  # the forms
         ("11 30", "11:30"), ("Eleven thirty, please.", "11:30"), ("half past eleven", "11:30"),
         ("At 2.", "14:00"), ("two o'clock works", "14:00"), ("2 p.m.", "14:00"), ("Nine.", "09:00"),
-        ("the 9 o'clock one", "09:00"), ("I'll take 11:30", "11:30"),
+        ("the 9 o'clock one", "09:00"), ("I'll take 11:30", "11:30"), ("The 11 31", "11:30"),
     ],
 )  # fmt: skip
 def test_offered_time_from_asr_forms(text: str, want: str) -> None:
@@ -29,10 +29,11 @@ def test_not_an_offered_time(text: str) -> None:
     assert match_offered_time(text, OFFERS) is None
 
 
-def test_a_bare_hour_not_on_offer_is_still_a_time() -> None:
-    ent = named_hour("Can I do four instead?")
-    assert ent is not None and ent.value == "16:00"
-    assert named_hour("four or five") is None
+def test_a_time_not_on_offer_is_still_a_time() -> None:
+    for text, want in [("Can I do four instead?", "16:00"), ("1130, please.", "11:30"), ("at 3:15", "15:15")]:
+        ent = said_time(text)
+        assert ent is not None and ent.value == want, text
+    assert said_time("four or five") is None
 
 
 def test_digit_groups_are_joined_and_read_back() -> None:

@@ -49,6 +49,10 @@ def match_offered_time(text: str, options: Sequence[str]) -> str | None:
         twelve = [o for o, t in offers.items() if t == other]
         if len(twelve) == 1 and not re.search(r"\b(am|pm|a\.m|p\.m|morning|afternoon|evening)\b", norm):
             return twelve[0]
+        # "the eleven thirty one" comes out as "11 31": a minute off an offer is that offer.
+        near = [o for o, t in offers.items() if t.hour == want.hour and abs(t.minute - want.minute) <= 1]
+        if len(near) == 1:
+            return near[0]
     # A bare hour or hour+minute in any spelling ("11", "1130", "11 30"): the offers decide.
     groups = re.findall(r"\d+", norm)
     if not groups or len("".join(groups)) > 4:
@@ -63,10 +67,16 @@ def match_offered_time(text: str, options: Sequence[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def named_hour(text: str) -> Entity | None:
-    """ "can I do four instead?": one bare hour while times are on offer is a time (16:00)."""
-    numbers = re.findall(r"\d+", asr_time_text(text))
-    if len(numbers) != 1 or not 1 <= int(numbers[0]) <= 12:
-        return None
-    t = hour24(int(numbers[0]), 0, None)
+def said_time(text: str) -> Entity | None:
+    """A time not among the offers, read anyway so the caller hears what is available: "1130,
+    please", "can I do four instead?" (one bare hour is a time: 16:00)."""
+    norm = asr_time_text(text)
+    found = find_time(norm)
+    t = found.value if found is not None and isinstance(found.value, time) else None
+    numbers = re.findall(r"\d+", norm)
+    if t is None and len(numbers) == 1 and len(numbers[0]) in (3, 4):
+        hour, minute = int(numbers[0][:-2]), int(numbers[0][-2:])
+        t = hour24(hour, minute, None) if minute < 60 else None
+    if t is None and len(numbers) == 1 and 1 <= int(numbers[0]) <= 12:
+        t = hour24(int(numbers[0]), 0, None)
     return Entity("time", f"{t.hour:02d}:{t.minute:02d}", text, 0.6) if t else None
