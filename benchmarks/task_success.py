@@ -5,8 +5,9 @@ really changed in the backend (or the right hand-over), not by what the agent sa
 
 The stack (Asterisk + Redis) must be up (`ari-app stack up`). The agent runs as a real Service in
 its own process with the shipped flows; the demo backend runs here, fresh for every call, so a
-check reads its database after the call. Each caller waits for the agent to finish (reactive
-turn-taking) and then says its next line: happy paths, over-informative and out-of-order
+check reads its database after the call. Each caller is a Persona (ari_app/testcaller/persona.py):
+it hears the agent through Whisper, works out what it was asked and answers that, with another
+phrasing when asked again, so a call measures the agent rather than the script's order: happy paths, over-informative and out-of-order
 answers, corrections while times are offered, digressions, key presses, 15 dB noise, silence and
 wrong credentials. Voices: flite slt/kal and espeak-ng are the tuning voices; flite awb/rms and
 an espeak-ng variant, with phrasings written after the engine work, are held out.
@@ -28,13 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ari_app.config import load_settings
 from ari_app.demo_backend.app import DB, create_app
-from ari_app.testcaller.caller import Dtmf, Silence, Step, Utterance, WaitForAgent, place_call
+from ari_app.speech.asr import WhisperAsr
+from ari_app.testcaller.caller import Reply, place_call
+from ari_app.testcaller.persona import Persona
 from benchmarks.common.agent_process import AgentProcess
 from benchmarks.common.machine import machine_info
 
@@ -80,7 +84,7 @@ class Scenario:
     name: str
     set: str  # tuning | held_out
     voice: tuple[str, str | None]
-    lines: tuple[str | None, ...]  # speech; "#123" keys; None: say nothing this turn
+    answers: dict[str, tuple[str | None, ...]]  # topic -> lines in order ("#123" keys, None silence)
     check: Check
     snr_db: float | None = None
 
@@ -88,187 +92,86 @@ class Scenario:
 S = Scenario
 SLT, KAL, ESPEAK = ("flite", "slt"), ("flite", "kal"), ("espeak-ng", None)
 AWB, RMS, F3 = ("flite", "awb"), ("flite", "rms"), ("espeak-ng", "en-us+f3")
+PHONE = ("five five five, one two three, four five six seven",)
+DOB = ("April twelfth, nineteen eighty five",)
 SCENARIOS = [
     # --- tuning voices and phrasings
-    S(
-        "reschedule_happy",
-        "tuning",
-        SLT,
-        (
-            "I need to reschedule my appointment.",
-            "five five five, one two three, four five six seven",
-            "April twelfth, nineteen eighty five",
-            "next Wednesday",
-            "eleven thirty",
-            "yes",
-            "no thanks",
-        ),
-        booked("11:30"),
-    ),
-    S(
-        "reschedule_keys",
-        "tuning",
-        KAL,
-        (
-            "I want to move my appointment.",
-            "#5551234567#",
-            "April 12th 1985",
-            "next Monday",
-            "#2",
-            "yes",
-            "no",
-        ),
-        booked("11:30"),
-    ),
-    S(
-        "order_status",
-        "tuning",
-        SLT,
-        ("Where is my order?", "one oh four five two", "no thanks"),
-        said("shipped"),
-    ),
-    S("order_keys", "tuning", ESPEAK, ("I want to check my order status", "#10452", "no"), said("shipped")),
-    S(
-        "refund_happy",
-        "tuning",
-        KAL,
-        (
-            "I was charged twice last month and I need a refund.",
-            "five five five, one two three, four five six seven",
-            "April twelfth nineteen eighty five",
-            "yes please",
-            "no thanks",
-        ),
-        refunded,
-    ),
-    S(
-        "faq_digression",
-        "tuning",
-        SLT,
-        (
-            "I need to reschedule my appointment.",
-            "What are your opening hours?",
-            "five five five, one two three, four five six seven",
-            "April twelfth, nineteen eighty five",
-            "next Wednesday",
-            "two pm",
-            "yes",
-            "no",
-        ),
-        booked("14:00"),
-    ),
-    S(
-        "noisy_order",
-        "tuning",
-        KAL,
-        ("Where is my order?", "one oh four five two", "no"),
-        said("shipped"),
-        snr_db=15,
-    ),
-    S("silence", "tuning", SLT, (None, None, None), said("connect you")),
+    S("reschedule_happy", "tuning", SLT,
+      {"request": ("I need to reschedule my appointment.",), "phone": PHONE, "birth": DOB,
+       "day": ("next Wednesday",), "time": ("eleven thirty",), "confirm": ("yes",), "closing": ("no thanks",)},
+      booked("11:30")),
+    S("reschedule_keys", "tuning", KAL,
+      {"request": ("I want to move my appointment.",), "phone": ("#5551234567#",), "birth": ("April 12th 1985",),
+       "day": ("next Monday",), "time": ("#2",), "confirm": ("yes",), "closing": ("no",)},
+      booked("11:30")),
+    S("order_status", "tuning", SLT,
+      {"request": ("Where is my order?",), "order": ("one oh four five two",), "closing": ("no thanks",)},
+      said("shipped")),
+    S("order_keys", "tuning", ESPEAK,
+      {"request": ("I want to check my order status",), "order": ("#10452",), "closing": ("no",)},
+      said("shipped")),
+    S("refund_happy", "tuning", KAL,
+      {"request": ("I was charged twice last month and I need a refund.",), "phone": PHONE,
+       "birth": ("April twelfth nineteen eighty five",), "confirm": ("yes please",), "closing": ("no thanks",)},
+      refunded),
+    S("faq_digression", "tuning", SLT,
+      {"request": ("I need to reschedule my appointment.",),
+       "phone": ("What are your opening hours?", *PHONE), "birth": DOB, "day": ("next Wednesday",),
+       "time": ("two pm",), "confirm": ("yes",), "closing": ("no",)},
+      booked("14:00")),
+    S("noisy_order", "tuning", KAL,
+      {"request": ("Where is my order?",), "order": ("one oh four five two",), "closing": ("no",)},
+      said("shipped"), snr_db=15),
+    S("silence", "tuning", SLT, {"*": (None,)}, said("connect you")),
     # --- held out: voices and phrasings not used while tuning
-    S(
-        "overinformative",
-        "held_out",
-        AWB,
-        (
-            "Hi, this is Dana. My number is five five five, one two three, four five six seven, and I'd like to move my appointment.",
-            "I was born on April twelfth, nineteen eighty five.",
-            "Wednesday would be good.",
-            "The eleven thirty one.",
-            "Yes please.",
-            "That's all.",
-        ),
-        booked("11:30"),
-    ),
-    S(
-        "correction_on_offer",
-        "held_out",
-        RMS,
-        (
-            "Can I change the day of my appointment?",
-            "five five five, one two three, four five six seven",
-            "It's April twelfth, nineteen eighty five.",
-            "next Tuesday",
-            "Actually, make that Wednesday.",
-            "Eleven thirty please.",
-            "Yes.",
-            "No, thank you.",
-        ),
-        booked("11:30"),
-    ),
-    S(
-        "not_on_offer",
-        "held_out",
-        F3,
-        (
-            "I have to reschedule my visit.",
-            "five five five one two three four five six seven",
-            "April twelfth nineteen eighty five",
-            "next Wednesday",
-            "Can I do four instead?",
-            "Two o'clock then.",
-            "Yes.",
-            "No.",
-        ),
-        booked("14:00"),
-    ),
-    S(
-        "refund_out_of_order",
-        "held_out",
-        AWB,
-        (
-            "Hi, I got billed twice for the same thing, my number is five five five one two three four five six seven.",
-            "April twelfth nineteen eighty five",
-            "Yes, refund it.",
-            "No, that's everything.",
-        ),
-        refunded,
-    ),
-    S(
-        "wrong_credentials",
-        "held_out",
-        RMS,
-        (
-            "I need a refund for a double charge.",
-            "five five five, zero zero zero, one one one one",
-            "March third, nineteen ninety",
-            "nothing else",
-        ),
-        nothing_changed_and(said("couldn't find an account")),
-    ),
-    S(
-        "noisy_reschedule",
-        "held_out",
-        AWB,
-        (
-            "I'd like to reschedule my appointment please.",
-            "#5551234567#",
-            "April twelfth, nineteen eighty five",
-            "next Wednesday",
-            "the second one",
-            "yes",
-            "no",
-        ),
-        booked("11:30"),
-        snr_db=15,
-    ),
-    S("ask_for_person", "held_out", F3, ("Can I talk to a real person?",), said("connect you")),
-]
+    S("overinformative", "held_out", AWB,
+      {"request": ("Hi, this is Dana. My number is five five five, one two three, four five six seven, "
+                   "and I'd like to move my appointment.",),
+       "birth": ("I was born on April twelfth, nineteen eighty five.",), "day": ("Wednesday would be good.",),
+       "time": ("The eleven thirty one.",), "confirm": ("Yes please.",), "closing": ("That's all.",)},
+      booked("11:30")),
+    S("correction_on_offer", "held_out", RMS,
+      {"request": ("Can I change the day of my appointment?",), "phone": PHONE,
+       "birth": ("It's April twelfth, nineteen eighty five.",), "day": ("next Tuesday",),
+       "time": ("Actually, make that Wednesday.", "Eleven thirty please."), "confirm": ("Yes.",),
+       "closing": ("No, thank you.",)},
+      booked("11:30")),
+    S("not_on_offer", "held_out", F3,
+      {"request": ("I have to reschedule my visit.",), "phone": ("five five five one two three four five six seven",),
+       "birth": ("April twelfth nineteen eighty five",), "day": ("next Wednesday",),
+       "time": ("Can I do four instead?", "Two o'clock then."), "confirm": ("Yes.",), "closing": ("No.",)},
+      booked("14:00")),
+    S("refund_out_of_order", "held_out", AWB,
+      {"request": ("Hi, I got billed twice for the same thing, my number is five five five one two three four "
+                   "five six seven.",),
+       "phone": ("five five five one two three four five six seven",),
+       "birth": ("April twelfth nineteen eighty five",), "confirm": ("Yes, refund it.",),
+       "closing": ("No, that's everything.",)},
+      refunded),
+    S("wrong_credentials", "held_out", RMS,
+      {"request": ("I need a refund for a double charge.",), "phone": ("five five five, zero zero zero, one one one one",),
+       "birth": ("March third, nineteen ninety",), "closing": ("nothing else",)},
+      nothing_changed_and(said("couldn't find an account"))),
+    S("noisy_reschedule", "held_out", AWB,
+      {"request": ("I'd like to reschedule my appointment please.",), "phone": ("#5551234567#",), "birth": DOB,
+       "day": ("next Wednesday",), "time": ("the second one",), "confirm": ("yes",), "closing": ("no",)},
+      booked("11:30"), snr_db=15),
+    S("ask_for_person", "held_out", F3, {"request": ("Can I talk to a real person?",)}, said("connect you")),
+    S("order_with_fillers", "held_out", RMS,
+      {"request": ("Um, I'm calling about an order I placed.",), "order": ("one oh, um, four five two",),
+       "closing": ("No that's it.",)},
+      said("shipped")),
+]  # fmt: skip
 
 
-def script(sc: Scenario) -> list[Step]:
-    steps: list[Step] = []
-    for line in sc.lines:
-        steps.append(WaitForAgent(timeout_s=20, quiet_s=1.0))
-        if line is None:
-            steps.append(Silence(7.0))
-        elif line.startswith("#"):
-            steps.append(Dtmf(line[1:]))
-        else:
-            steps.append(Utterance(text=line, engine=sc.voice[0], voice=sc.voice[1], snr_db=sc.snr_db))
-    steps.append(WaitForAgent(timeout_s=20, quiet_s=1.5))
-    return steps
+def persona(sc: Scenario, hear: Callable[[np.ndarray], str]) -> Persona:
+    return Persona(sc.answers, hear, engine=sc.voice[0], voice=sc.voice[1], snr_db=sc.snr_db)
+
+
+def ears() -> Callable[[np.ndarray], str]:
+    """How the caller hears the agent: Whisper on the received audio (the agent's TTS is clear)."""
+    asr = WhisperAsr("tiny.en", threads=1, context_s=30.0)
+    return lambda pcm: asr.transcribe_sync(pcm.astype(np.int16).tobytes()).text
 
 
 async def backend() -> tuple[web.AppRunner, web.Application]:
@@ -292,12 +195,14 @@ async def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only.split(",")]
     rows = []
+    hear = ears()
     async with AgentProcess([]) as agent:
         for sc in chosen:
             runner, app = await backend()
             t0 = time.monotonic()
+            caller = persona(sc, hear)
             try:
-                await place_call(settings.stack.extension, script(sc), listen_s=0.5,
+                await place_call(settings.stack.extension, [Reply(caller.decide)] * 60, listen_s=0.5,
                                  sip_port=settings.stack.sip_port)  # fmt: skip
                 await asyncio.sleep(1.0)  # the agent finishes writing its record
                 stats = await agent.stats()
@@ -309,10 +214,11 @@ async def run(args: argparse.Namespace) -> int:
             rep = reprompts(lines)
             twice = any(a == b for a, b in itertools.pairwise(rep))
             rows.append({"name": sc.name, "set": sc.set, "voice": ":".join(v or "default" for v in sc.voice),
-                         "noise": sc.snr_db, "success": ok, "caller_turns": len(sc.lines),
+                         "noise": sc.snr_db, "success": ok, "caller_turns": len(caller.heard),
                          "agent_prompts": len(lines), "reprompts": len(rep), "same_reprompt_twice": twice,
                          "seconds": round(time.monotonic() - t0, 1),
-                         "transcript": [f"{who}: {text}" for who, text in heard]})  # fmt: skip
+                         "transcript": [f"{who}: {text}" for who, text in heard],
+                         "caller_heard": caller.heard})  # fmt: skip
             print(f"  {'PASS' if ok else 'FAIL'} {sc.set:8s} {sc.name:22s} reprompts={len(rep)} "
                   f"{'(same twice!) ' if twice else ''}{time.monotonic() - t0:.0f} s", flush=True)  # fmt: skip
     summary = {}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,18 @@ class WaitForAgent:
     quiet_s: float = 0.8
 
 
-Step = Utterance | Dtmf | Silence | WaitForAgent
+@dataclass(frozen=True)
+class Reply:
+    """A reactive turn: wait for the agent as WaitForAgent does, then hand what it said (8 kHz PCM
+    received since this step began) to ``decide``, which returns the caller's next steps, or None
+    to hang up. A caller that listens is what tells a dialogue that converges from a lucky script."""
+
+    decide: Callable[[np.ndarray], Awaitable[Sequence[Step] | None]]
+    timeout_s: float = 20.0
+    quiet_s: float = 1.0
+
+
+Step = Utterance | Dtmf | Silence | WaitForAgent | Reply
 
 
 @dataclass
@@ -193,8 +205,23 @@ async def place_call(
         media = await call.invite(local_host, rtp.local_port, timeout=invite_timeout)
         rtp.set_remote(media.ip, media.port)
         rtp.start()
-        for step, pcm in rendered:
+        todo = deque(rendered)
+        while todo:
+            step, pcm = todo.popleft()
             started = time.monotonic()
+            if isinstance(step, Reply):
+                item = await _until_ended(_wait_for_agent(rtp, started, step), call.ended)
+                if item is None:
+                    break
+                sent.append(SentItem("wait", "agent turn", started, time.monotonic()))
+                nxt = await _until_ended(step.decide(rtp.received_pcm(since=started)), call.ended)
+                if nxt is None:
+                    break
+                later = [
+                    (s, await asyncio.to_thread(s.render) if isinstance(s, Utterance) else None) for s in nxt
+                ]
+                todo.extendleft(reversed(later))
+                continue
             item = await _until_ended(_run_step(rtp, step, pcm), call.ended)
             if item is None:
                 sent.append(SentItem(_kind(step), _label(step), started, time.monotonic(), interrupted=True))
@@ -224,7 +251,7 @@ async def place_call(
 
 
 def _kind(step: Step) -> str:
-    kinds = {Utterance: "speech", Dtmf: "dtmf", Silence: "silence", WaitForAgent: "wait"}
+    kinds = {Utterance: "speech", Dtmf: "dtmf", Silence: "silence", WaitForAgent: "wait", Reply: "wait"}
     return kinds[type(step)]
 
 
@@ -262,13 +289,15 @@ async def _run_step(rtp: RtpPeer, step: Step, pcm: np.ndarray | None) -> SentIte
     return SentItem("wait", "agent turn", start, time.monotonic())
 
 
-async def _wait_for_agent(rtp: RtpPeer, since: float, step: WaitForAgent) -> None:
+async def _wait_for_agent(rtp: RtpPeer, since: float, step: WaitForAgent | Reply) -> bool:
+    """True when the agent spoke and then stayed quiet; False on timeout (it said nothing)."""
     deadline = since + step.timeout_s
     while time.monotonic() < deadline:
         spans = [s for s in rtp.voiced_spans(VOICED_DBFS) if s[1] > since]
         if spans and time.monotonic() - spans[-1][1] >= step.quiet_s:
-            return
+            return True
         await asyncio.sleep(0.05)
+    return False
 
 
 async def _until_ended(work: Awaitable, ended: asyncio.Event):

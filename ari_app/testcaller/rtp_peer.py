@@ -272,12 +272,13 @@ class RtpPeer:
             )
         )
 
-    def received_pcm(self, fill_gaps: bool = True) -> np.ndarray:
-        """All received audio in arrival order; gaps longer than a packet are filled with silence."""
+    def received_pcm(self, fill_gaps: bool = True, since: float | None = None) -> np.ndarray:
+        """Received audio in arrival order (only what arrived after monotonic ``since``, if given);
+        gaps longer than a packet are filled with silence."""
         parts: list[np.ndarray] = []
         last: float | None = None
         for p in self.received:
-            if p.pcm is None:
+            if p.pcm is None or (since is not None and p.arrival <= since):
                 continue
             if fill_gaps and last is not None:
                 missing = round((p.arrival - last) / FRAME_S) - 1

@@ -1,0 +1,55 @@
+"""Test caller persona: it answers the question the agent asked, whatever order the script has."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from ari_app.testcaller.caller import Dtmf, Silence, Utterance
+from ari_app.testcaller.persona import Persona, topic_of
+
+
+def test_topic_is_the_last_question_asked() -> None:
+    assert topic_of("Thanks. And your date of birth?") == "birth"
+    assert topic_of("Please say or key in the 10-digit phone number on your account.") == "phone"
+    assert topic_of("Is there anything else I can help you with?") == "closing"
+    assert topic_of("Thanks for calling. How can I help you today?") == "request"
+    assert topic_of("Did you want help with the refund?") == "confirm"
+    assert (
+        topic_of("I have 9 AM, 11:30 AM or 2 PM. Which time would you like? You can also press 1") == "time"
+    )
+    assert topic_of("Sorry, I can't transfer you right now. I can keep helping you here, or you can "
+                    "call back later. What would you like to do?") == "request"  # fmt: skip
+    assert topic_of("Let me connect you with someone who can help.") == "goodbye"
+    assert topic_of("Thanks Dana. I see your appointment on Saturday at 10 AM.") is None
+
+
+def _persona(said: list[str]) -> Persona:
+    heard = iter(said)
+    return Persona(
+        {"request": ["I need a refund."], "phone": ["five five five", "#5551234567"], "*": [None]},
+        hear=lambda pcm: next(heard),
+    )
+
+
+def test_persona_answers_by_topic_rephrases_when_asked_again_and_hangs_up_after_goodbye() -> None:
+    p = _persona([
+        "How can I help you?", "What's the phone number on your account?",
+        "Please say or key in the 10 digit phone number.", "Thanks Dana.", "Are you still there?",
+        "Let me connect you with someone who can help.", "",
+    ])  # fmt: skip
+    audio = np.ones(160, dtype=np.int16)
+
+    async def turns() -> list:
+        return [await p.decide(audio) for _ in range(7)]
+
+    out = asyncio.run(turns())
+    assert isinstance(out[0][0], Utterance) and out[0][0].text == "I need a refund."
+    assert out[1][0].text == "five five five"
+    assert out[2] == [Dtmf("5551234567")]  # asked again: the next way of saying it
+    assert out[3] == []  # no question yet: keep listening
+    assert out[4] == [Silence(7.0)]  # "Thanks Dana. Are you still there?" has no line: the fallback
+    assert out[5] == []  # a hand-over: let the agent finish
+    assert out[6] is None  # and then silence: hang up
+    assert p.heard[-1].startswith("Let me connect you")
