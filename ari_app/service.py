@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from ari_app import stage_cpu
 from ari_app.agent.metrics import AgentMetrics
 from ari_app.agent.voice import AgentDeps, VoiceAgent
 from ari_app.ari.models import Channel
@@ -110,6 +111,7 @@ class Service:
 
     async def start(self) -> None:
         s = self.settings
+        stage_cpu.mark_loop_thread()
         if self.with_store:
             from ari_app.session import SessionStore
 

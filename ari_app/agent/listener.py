@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import structlog
 
+from ari_app import stage_cpu
 from ari_app.agent.events import BargeIn, Digits, Emit, HungUp
 from ari_app.calls.call import Digit
 from ari_app.media.transport import MediaTransport
@@ -93,9 +94,12 @@ class Listener:
     # ------------------------------------------------------------------ producers
     async def _speech(self) -> None:
         async for frame in self._media.frames():
-            prob = self._vad.speech_probability(frame.pcm)
+            with stage_cpu.measured("vad"):
+                prob = self._vad.speech_probability(frame.pcm)
             if self._watching_barge_in:
-                for ev in self._barge.feed(prob, frame.received_at):
+                with stage_cpu.measured("barge_in"):
+                    barge = self._barge.feed(prob, frame.received_at)
+                for ev in barge:
                     self._emit(ev)
             try:
                 events = await self._taker.push(frame, prob)

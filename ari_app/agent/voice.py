@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ari_app import stage_cpu
 from ari_app.agent.events import CallerEvent, CallerInputEvent, Digits, HungUp, UserTurn
 from ari_app.agent.floor import Floor
 from ari_app.agent.listener import Listener
@@ -144,7 +145,8 @@ class VoiceAgent:
                     if isinstance(a, Say):
                         await floor.say(a.text, interruptible=a.interruptible)
 
-                turn = await d.engine.handle(state, inp, on_action=on_action)
+                with stage_cpu.loop_section("dialogue"):
+                    turn = await d.engine.handle(state, inp, on_action=on_action)
                 state = turn.state
                 decided = d.clock()
                 await session.record_caller(inp, turn.decision)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ari_app import stage_cpu
 from ari_app.media.constants import FRAME_INTERVAL
 
 LOOKAHEAD = 10  # frames prepared ahead of the wire (200 ms): more than any loop stall we saw
@@ -138,8 +139,7 @@ class MediaClock:
             elif now - due > MAX_LAG:
                 self.reanchors += 1
                 due = now
-            with self._lock:
-                queues = list(self._queues)
-            for q in queues:
-                q.send_one()
+            with stage_cpu.measured("media_clock"), self._lock:
+                for q in list(self._queues):
+                    q.send_one()
             due += FRAME_INTERVAL

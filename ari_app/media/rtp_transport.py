@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from ari_app import stage_cpu
 from ari_app.media.clock import MediaClock, OutboundQueue
 from ari_app.media.codecs import Codec, CodecName, get_codec
 from ari_app.media.constants import FRAME_INTERVAL
@@ -51,7 +52,8 @@ class _Protocol(asyncio.DatagramProtocol):
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[override]
-        self.owner._on_datagram(data, (addr[0], addr[1]))
+        with stage_cpu.measured("rtp_in"):
+            self.owner._on_datagram(data, (addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:
         # e.g. ICMP port unreachable after the far end went away: count, keep going.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import threading
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from ari_app.media.constants import SAMPLE_RATE
 from ari_app.speech.audio import pcm_ms, pcm_to_float, resample, wav_bytes
 from ari_app.speech.errors import SpeechEngineError, import_engine_module
 from ari_app.speech.expectation import Expectation
+from ari_app.speech.scheduler import DecodeScheduler
 from ari_app.speech.whisper_models import model_dir
 from ari_app.speech.whisper_short import ShortContextDecoder
 
@@ -46,8 +47,12 @@ class Transcript:
 class Asr(Protocol):
     name: str
 
-    async def transcribe(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
-        """``expect``: what the open question expects (biasing, several hypotheses); may be ignored."""
+    async def transcribe(
+        self, pcm8k: bytes, expect: Expectation | None = None, *, speculative: bool = False
+    ) -> Transcript:
+        """``expect``: what the open question expects (biasing, several hypotheses); may be ignored.
+        ``speculative``: a guess at a pause, less urgent than a final decode; an engine may drop it
+        (raise DecodeDropped) when it is stale."""
         ...
 
 
@@ -75,11 +80,16 @@ class WhisperAsr:
         threads: int = 2,
         language: str = "en",
         context_s: float = 10.0,
+        scheduler: DecodeScheduler | None = None,
     ) -> None:
         fw = import_engine_module("ASR", "whisper", "faster_whisper", "faster-whisper")
         path = model_dir(model, cache_dir or Path.home() / ".cache" / "ari-app" / "speech")
         try:
-            self._model = fw.WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=threads)
+            self._scheduler = scheduler or DecodeScheduler(workers=1)
+            self._model = fw.WhisperModel(
+                str(path), device="cpu", compute_type="int8", cpu_threads=threads,
+                num_workers=self._scheduler.workers,  # CTranslate2 runs that many decodes in parallel
+            )  # fmt: skip
         except (RuntimeError, ValueError, OSError) as e:
             raise SpeechEngineError(
                 f"ASR engine 'whisper' failed to load model {model} from {path}: {e}"
@@ -87,8 +97,6 @@ class WhisperAsr:
         self.name = f"whisper-{model}"
         self.model = model
         self.language = language
-        # CTranslate2 runs one decode at a time well; queueing them avoids thrashing 2 cores.
-        self._lock = threading.Lock()
         self._short = ShortContextDecoder(self._model, language, context_s) if context_s < 30 else None
         self._decode(np.zeros(WHISPER_RATE // 2, dtype=np.float32))  # warm-up: first call is slow
 
@@ -97,28 +105,26 @@ class WhisperAsr:
     ) -> tuple[str, float | None, tuple[str, ...]]:
         if self._short is not None:
             prompt, n_best = (expect.whisper_prompt(), expect.n_best) if expect else (None, 1)
-            with self._lock:
-                d = self._short.decode(audio16k, prompt, n_best)
+            d = self._short.decode(audio16k, prompt, n_best)
             # Whisper's own hallucination rule: likely silence and low confidence -> nothing said.
             if d.no_speech_prob > 0.6 and d.avg_logprob < -1.0:
                 return "", None, ()
             return d.text, segment_confidence([(d.text, d.avg_logprob, d.no_speech_prob)]), d.alternatives
-        with self._lock:
-            segments, _info = self._model.transcribe(
-                audio16k,
-                language=self.language,
-                beam_size=1,
-                vad_filter=False,
-                condition_on_previous_text=False,
-                without_timestamps=True,
-                temperature=0.0,  # no sampling fallback: deterministic, and no 2-3 s outliers
-            )
-            kept: list[tuple[str, float, float]] = []
-            for seg in segments:
-                # Whisper's own hallucination rule: likely silence and low confidence -> drop it.
-                if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
-                    continue
-                kept.append((seg.text, seg.avg_logprob, seg.no_speech_prob))
+        segments, _info = self._model.transcribe(
+            audio16k,
+            language=self.language,
+            beam_size=1,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            temperature=0.0,  # no sampling fallback: deterministic, and no 2-3 s outliers
+        )
+        kept: list[tuple[str, float, float]] = []
+        for seg in segments:
+            # Whisper's own hallucination rule: likely silence and low confidence -> drop it.
+            if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
+                continue
+            kept.append((seg.text, seg.avg_logprob, seg.no_speech_prob))
         text = " ".join(t.strip() for t, _, _ in kept).strip()
         return text, segment_confidence(kept), ()
 
@@ -129,9 +135,11 @@ class WhisperAsr:
         text, confidence, alternatives = self._decode(audio, expect)
         return Transcript(text, confidence, pcm_ms(pcm8k), self.name, alternatives)
 
-    async def transcribe(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.transcribe_sync, pcm8k, expect)
+    async def transcribe(
+        self, pcm8k: bytes, expect: Expectation | None = None, *, speculative: bool = False
+    ) -> Transcript:
+        """Decode on the shared scheduler; a speculative decode may raise DecodeDropped (stale)."""
+        return await self._scheduler.run(lambda: self.transcribe_sync(pcm8k, expect), speculative=speculative)
 
 
 class OpenAiAsr:
@@ -152,7 +160,9 @@ class OpenAiAsr:
             self._session = aiohttp.ClientSession(headers=headers)
         return self._session
 
-    async def transcribe(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
+    async def transcribe(
+        self, pcm8k: bytes, expect: Expectation | None = None, *, speculative: bool = False
+    ) -> Transcript:
         form = aiohttp.FormData()
         form.add_field("file", wav_bytes(pcm8k), filename="utterance.wav", content_type="audio/wav")
         form.add_field("model", self.settings.model)
@@ -193,10 +203,14 @@ class FallbackAsr:
         self.name = f"{primary.name}|{fallback.name}"
         self.fallbacks = 0  # how often the fallback answered (exported as a metric by the caller)
 
-    async def transcribe(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
+    async def transcribe(
+        self, pcm8k: bytes, expect: Expectation | None = None, *, speculative: bool = False
+    ) -> Transcript:
         started = time.monotonic()
         try:
-            return await asyncio.wait_for(self.primary.transcribe(pcm8k, expect), self.timeout)
+            return await asyncio.wait_for(
+                self.primary.transcribe(pcm8k, expect, speculative=speculative), self.timeout
+            )
         except (TimeoutError, aiohttp.ClientError, SpeechEngineError, OSError, ValueError) as e:
             self.fallbacks += 1
             reason = "timed out" if isinstance(e, TimeoutError) else f"failed: {e or type(e).__name__}"
@@ -207,17 +221,26 @@ class FallbackAsr:
                 (time.monotonic() - started) * 1000,
                 self.fallback.name,
             )
-            return await self.fallback.transcribe(pcm8k, expect)
+            return await self.fallback.transcribe(pcm8k, expect, speculative=speculative)
 
 
 def make_asr(settings: AsrSettings, cache_dir: Path) -> Asr:
     """The configured ASR. Loading Whisper takes a second or two: do it once per process and share it."""
-    if settings.engine == "whisper":
+
+    def embedded() -> WhisperAsr:
+        workers = settings.decode_workers or default_decode_workers()
+        scheduler = DecodeScheduler(workers, settings.speculative_max_wait_ms / 1000)
         return WhisperAsr(settings.whisper_model, cache_dir, settings.whisper_threads, settings.language,
-                          settings.whisper_context_s)  # fmt: skip
+                          settings.whisper_context_s, scheduler)  # fmt: skip
+
+    if settings.engine == "whisper":
+        return embedded()
     external = OpenAiAsr(settings.openai, settings.language)
     if not settings.fallback_to_embedded:
         return external
-    embedded = WhisperAsr(settings.whisper_model, cache_dir, settings.whisper_threads, settings.language,
-                          settings.whisper_context_s)  # fmt: skip
-    return FallbackAsr(external, embedded, timeout=settings.openai.timeout)
+    return FallbackAsr(external, embedded(), timeout=settings.openai.timeout)
+
+
+def default_decode_workers() -> int:
+    """Decodes at once: one per core (each single-threaded; see benchmarks/asr_workers.py)."""
+    return max(1, os.cpu_count() or 1)

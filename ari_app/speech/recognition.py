@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from ari_app import stage_cpu
 from ari_app.media.transport import AudioFrame
 from ari_app.speech.audio import pcm_ms
 from ari_app.speech.endpointing import (
@@ -29,6 +30,7 @@ from ari_app.speech.endpointing import (
     TurnEvent,
 )
 from ari_app.speech.expectation import Expectation
+from ari_app.speech.scheduler import DecodeDropped
 from ari_app.speech.turn import TurnSettings
 
 if TYPE_CHECKING:
@@ -126,11 +128,14 @@ class TurnTaker:
     async def push(self, frame: AudioFrame, prob: float) -> list[RecognitionEvent]:
         """One frame in; what it completed out (awaits the final ASR when a turn ends)."""
         out: list[RecognitionEvent] = []
-        for event in self.endpointer.feed(frame.pcm, prob, frame.received_at):
+        with stage_cpu.measured("endpointing"):
+            events = self.endpointer.feed(frame.pcm, prob, frame.received_at)
+        for event in events:
             result = await self._handle(event)
             if result is not None:
                 out.append(result)
-        early = self._early_turn()
+        with stage_cpu.measured("endpointing"):
+            early = self._early_turn()
         if early is not None:
             out.append(early)
         return out
@@ -157,7 +162,9 @@ class TurnTaker:
             return event
         if isinstance(event, SpeculativePause):
             await self._drop_speculation()
-            task = asyncio.create_task(self.asr.transcribe(event.audio, self._expect), name="speculative-asr")
+            task = asyncio.create_task(
+                self.asr.transcribe(event.audio, self._expect, speculative=True), name="speculative-asr"
+            )
             self._speculation = _Speculation(event.audio, task)
         elif isinstance(event, SpeechResumed):
             await self._drop_speculation()
@@ -168,11 +175,14 @@ class TurnTaker:
     async def _finish(self, ended: TurnEnded) -> UserTurn | None:
         spec, self._speculation = self._speculation, None
         hit = spec is not None and spec.audio == ended.audio
+        transcript = None
         if spec is not None and hit:
-            transcript = await spec.task
-        else:
-            if spec is not None:
-                await _cancel(spec.task)
+            with contextlib.suppress(DecodeDropped):  # the scheduler dropped it as stale
+                transcript = await spec.task
+        elif spec is not None:
+            await _cancel(spec.task)
+        if transcript is None:
+            hit = False
             transcript = await self.asr.transcribe(ended.audio, self._expect)
         ready = self.clock()
         if not transcript.text.strip():

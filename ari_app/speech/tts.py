@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ari_app import stage_cpu
 from ari_app.media.constants import SAMPLE_RATE
 from ari_app.speech.audio import to_telephone, trim_leading_silence, trim_trailing_silence
 from ari_app.speech.normalize import normalize_for_speech
@@ -113,6 +114,10 @@ class ClauseTts:
         return split_clauses(clean_text(text))
 
     def render_clause(self, clause: str, pause_ms: int) -> bytes:
+        with stage_cpu.measured("tts"):
+            return self._render_clause(clause, pause_ms)
+
+    def _render_clause(self, clause: str, pause_ms: int) -> bytes:
         samples, rate = self.render(clause)
         samples = trim_trailing_silence(trim_leading_silence(samples, rate), rate, keep_ms=30)
         if samples.size == 0:

@@ -88,6 +88,7 @@ class AgentProcess:
 
 
 async def _child(flows: list[Path]) -> int:
+    from ari_app import stage_cpu
     from ari_app.config import load_settings
     from ari_app.logs import configure_logging
     from ari_app.service import Service
@@ -111,6 +112,7 @@ async def _child(flows: list[Path]) -> int:
                 assert service.deps is not None
                 out = {
                     "cpu_s": cpu_seconds(),
+                    "stage_cpu_s": stage_cpu.snapshot(),
                     "wall": time.monotonic(),
                     "calls": len(service.deps.transcripts),
                     "turn_metrics": [dataclasses.asdict(m) for m in service.deps.turn_metrics],

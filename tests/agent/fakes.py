@@ -159,7 +159,9 @@ class FakeAsr:
         self.fail_next = False
         self.expectations: list[object] = []
 
-    async def transcribe(self, pcm8k: bytes, expect: object = None) -> Transcript:
+    async def transcribe(
+        self, pcm8k: bytes, expect: object = None, *, speculative: bool = False
+    ) -> Transcript:
         self.calls += 1
         self.expectations.append(expect)
         await self.line.sleep_ticks(self.delay_ticks)

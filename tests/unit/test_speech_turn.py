@@ -142,7 +142,9 @@ class RecordingAsr:
         self.delay = delay
         self.text = text
 
-    async def transcribe(self, pcm8k: bytes, expect: object = None) -> Transcript:
+    async def transcribe(
+        self, pcm8k: bytes, expect: object = None, *, speculative: bool = False
+    ) -> Transcript:
         self.calls.append(len(pcm8k))
         await asyncio.sleep(self.delay)
         return Transcript(self.text, 0.9, len(pcm8k) // 16, self.name)

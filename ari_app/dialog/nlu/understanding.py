@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from ari_app import stage_cpu
 from ari_app.dialog.nlu.classifier import HybridIntentClassifier, build_classifier
 from ari_app.dialog.nlu.entities import SpokenEntityExtractor
 from ari_app.dialog.nlu.entities.dates import extract_date_time
@@ -48,13 +49,14 @@ class Understanding:
     def parse(self, text: str, now: datetime | None = None) -> Parse:
         """Intents (empty when out of scope) plus the generic entities found in ``text``."""
         self._check_text(text, "parse")
-        ranked, oos = self.classify(text)
-        return Parse(
-            text=text,
-            intents=[] if oos else ranked,
-            out_of_scope=oos,
-            entities=self.generic_entities(text, now),
-        )
+        with stage_cpu.measured("nlu"):
+            ranked, oos = self.classify(text)
+            return Parse(
+                text=text,
+                intents=[] if oos else ranked,
+                out_of_scope=oos,
+                entities=self.generic_entities(text, now),
+            )
 
     def extract(
         self,
@@ -64,7 +66,8 @@ class Understanding:
         now: datetime | None = None,
     ) -> Entity | None:
         """Slot-directed: read ``text`` as the given type (see ``entities.SLOT_TYPES``)."""
-        return self.extractor.extract(text, entity_type, choices=choices, now=now)
+        with stage_cpu.measured("nlu"):
+            return self.extractor.extract(text, entity_type, choices=choices, now=now)
 
     @staticmethod
     def generic_entities(text: str, now: datetime | None = None) -> list[Entity]:
