@@ -97,6 +97,9 @@ class DialogEngine(IntentRouter):
         """A transfer the engine asked for did not connect: the caller is back with us."""
         state = ConversationState.from_dict(state.to_dict())
         state.ended = False
+        state.transfers_failed += 1
+        # The apology asked a new question: the caller gets the whole ladder again before goodbye.
+        state.no_input_streak = state.no_match_streak = state.low_confidence_streak = 0
         return state
 
     # --- dispatch -------------------------------------------------------------------------------

@@ -117,6 +117,7 @@ class ConversationState:
     no_match_streak: int = 0
     no_input_streak: int = 0
     low_confidence_streak: int = 0
+    transfers_failed: int = 0  # hand-overs that did not connect (no agent, queue down)
     turns: int = 0
     ended: bool = False
     transcript: list[dict[str, str]] = field(default_factory=list)  # redacted

@@ -23,6 +23,8 @@ from ari_app.dialog.tools import ToolClient, ToolResult
 
 OnAction = Callable[[Any], Awaitable[None] | None]
 MAX_STEPS_PER_TURN = 60  # a guard: the loader rejects loops with no exit, this catches the rest
+MAX_FAILED_TRANSFERS_ASKED = 2  # hand-overs tried when the caller asks, after failures
+NO_AGENTS_GOODBYE = "I'm sorry we couldn't finish this today. Please call us back a little later. Goodbye."
 
 
 @dataclass
@@ -103,6 +105,15 @@ class StepRunner:
 
     def transfer(self, out: TurnOut, state: ConversationState, reason: str, **kw: Any) -> None:
         quiet = kw.pop("quiet", False)
+        # A hand-over already failed on this call: trying again for our own reasons (silence, not
+        # understood) would loop the caller through the same apology forever. Say goodbye instead;
+        # a caller who asks for a person again gets one more try.
+        if state.transfers_failed >= (MAX_FAILED_TRANSFERS_ASKED if reason == "caller_request" else 1):
+            out.say(NO_AGENTS_GOODBYE)
+            out.actions.append(Hangup("no_agents"))
+            state.ended = True
+            out.note("transfer_skipped", f"{reason}: {state.transfers_failed} failed already")
+            return
         labels = {name: self.label(name) for name in self.flowset.flows}
         t = self.policy.transfer(reason, state, sensitive=self.sensitive(state), labels=labels, **kw)
         if not quiet:

@@ -76,6 +76,8 @@ async def run_conversation(spec: dict[str, Any], nlu: Any, check: bool = True) -
             out.interim.append(heard)
             if check:
                 _expect(step, turn, heard, f"turn {i + 1} ({step['caller']!r})")
+            if step.get("transfer_fails"):  # as the voice agent does when a hand-over did not connect
+                turn = Turn(turn.actions, engine.transfer_returned(turn.state), turn.decision)
     finally:
         await engine.tool_client.close()  # type: ignore[union-attr]
     return out
