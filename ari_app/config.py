@@ -104,6 +104,22 @@ class TransferSettings(_Section):
     timeout: float = Field(default=30.0, ge=5, le=600)
 
 
+class CapacitySettings(_Section):
+    """How many calls this instance drives at once, and what a caller past that hears.
+
+    Past capacity every call's latency suffers (the speech CPU is shared), so a new call is
+    turned away gracefully instead: the calls already up keep their latency."""
+
+    # 0 = auto: CALLS_PER_CORE x CPU cores, from benchmarks/results/capacity.md on a 2-core box.
+    max_calls: int = Field(default=0, ge=0, le=10000)
+    # busy: answer, play Asterisk's "all circuits are busy" and hang up. queue: straight to the
+    # human queue (transfer.queue), no agent. dialplan: continue at overflow_context/_extension
+    # (e.g. the admin's own DTMF menu).
+    overflow: Literal["busy", "queue", "dialplan"] = "busy"
+    overflow_context: str = Field(default="ari-app-overflow", pattern=r"^[A-Za-z0-9_-]+$")
+    overflow_extension: str = Field(default="s", pattern=r"^[0-9A-Za-z*#+_-]+$")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ARI_APP_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -114,6 +130,7 @@ class Settings(BaseSettings):
     media: MediaSettings = MediaSettings()
     stack: StackSettings = StackSettings()
     transfer: TransferSettings = TransferSettings()
+    capacity: CapacitySettings = CapacitySettings()
     session: SessionSettings = SessionSettings()
     web: WebSettings = WebSettings()
     nlu: NluSettings = NluSettings()

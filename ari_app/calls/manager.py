@@ -12,6 +12,7 @@ from ari_app.agent.metrics import ACTIVE_CALLS
 from ari_app.ari import AriClient, EventStream
 from ari_app.ari.models import Channel, Event
 from ari_app.calls.call import OWN_PREFIX, Call, Conversation
+from ari_app.calls.overflow import max_calls, overflow
 from ari_app.config import Settings
 from ari_app.media.ports import PortPool
 from ari_app.media.rtp_transport import RtpTransport
@@ -38,6 +39,7 @@ class CallManager:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.on_orphan = on_orphan
         self.finished: list[Call] = []  # recent calls, for status and tests
+        self._overflowing: set[asyncio.Task[None]] = set()  # callers turned away (capacity)
 
     async def start(self) -> None:
         await self.ari.info()  # fail fast with a clear AriConnectionError (URL, credentials)
@@ -71,6 +73,11 @@ class CallManager:
         ch = ev.channel
         if ch.id.startswith(OWN_PREFIX) or ch.id in self.calls:
             return  # our own legs (media, snoop, agent) are handled by their call
+        if len(self.calls) >= max_calls(self.settings.capacity):
+            task = asyncio.create_task(overflow(self.ari, ch, self.settings), name=f"overflow-{ch.id}")
+            self._overflowing.add(task)
+            task.add_done_callback(self._overflowing.discard)
+            return
         call = Call(self.settings, self.ari, self.events, ch, ev.args, self.new_transport)
         self.calls[ch.id] = call
         self.tasks[ch.id] = asyncio.create_task(self._supervise(call), name=f"call-{ch.id}")

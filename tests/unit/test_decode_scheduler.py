@@ -20,8 +20,7 @@ async def _blocked(sched: DecodeScheduler) -> tuple[threading.Event, asyncio.Tas
         return "held"
 
     task = asyncio.create_task(sched.run(hold))
-    while not started.is_set():
-        await asyncio.sleep(0.001)
+    await asyncio.to_thread(started.wait, 5)
     return gate, task
 
 
