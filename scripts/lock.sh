@@ -17,7 +17,7 @@ tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 echo "==> resolving (universal: every platform and Python >= 3.11)"
 "$tools/bin/uv" pip compile pyproject.toml scripts/lock/extra.in \
-  --extra speech --extra speech-base --extra nlu --extra llm --extra test \
+  --extra speech --extra speech-base --extra turn --extra nlu --extra llm --extra test \
   --override scripts/lock/overrides.txt \
   --universal --python-version 3.11 --generate-hashes --no-header --quiet -o "$tmp"
 { "$PY" scripts/lock_stamp.py

@@ -23,7 +23,7 @@ from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
 from ari_app.dialog.policy import EscalationPolicy, PolicySettings
 from ari_app.dialog.redact import mask, redact
-from ari_app.dialog.repair import Cues, detect
+from ari_app.dialog.repair import CHANGE_REQUEST, Cues, detect
 from ari_app.dialog.routing import IntentRouter
 from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Turn
 from ari_app.dialog.steps import OnAction, TurnOut, elapsed_ms
@@ -349,6 +349,19 @@ class DialogEngine(IntentRouter):
             out.note("filled", {name: mask(value) if slot.sensitive else value})
             spoken = "that" if slot.sensitive else SPOKEN_FORMATS.get(slot.type, str)(value)
             out.say(self._pattern(state, "correction").say or f"Okay, I've changed that to {spoken}.")
+            frame.step = order.get(name, frame.step)
+            frame.awaiting = None
+            await self.run(state, out)
+            return True
+        # "Make that <something we could not read>": the caller is changing an earlier answer.
+        # Ask that question again rather than repeating the open one they did not answer.
+        if CHANGE_REQUEST.search(text) and candidates:
+            name = sorted(candidates, key=rank)[0]
+            if flow.slots[name].sensitive:
+                return False
+            del frame.slots[name]
+            out.note("pattern", "correction_reask")
+            out.say("Sure, let's change that.")
             frame.step = order.get(name, frame.step)
             frame.awaiting = None
             await self.run(state, out)

@@ -74,6 +74,32 @@ def fill_given_slots(
     return filled
 
 
+NEAR_MISS_MIN_DIGITS = 7  # only long numbers: a stray "2" in a sentence is no order number
+
+
+def near_miss_digits(
+    flow: Flow, frame: Frame, text: str, nlu: Understanding, now: datetime
+) -> dict[str, str]:
+    """Digit strings in ``text`` a digit or two off an unfilled slot's length, by slot."""
+    found: dict[str, str] = {}
+    for name, slot in flow.slots.items():
+        want = expected_digits(slot)
+        if name in frame.slots or not want or want < NEAR_MISS_MIN_DIGITS:
+            continue
+        ent = from_text(slot, text, nlu, None, now)
+        got = str(ent.value) if ent is not None else ""
+        if got.isdigit() and len(got) != want and want - 2 <= len(got) <= want + 1:
+            found[name] = got
+    return found
+
+
+def near_miss_prompt(slot: Slot, digits: str) -> str:
+    want = expected_digits(slot)
+    what = slot.label or "the number"
+    return (f"I got {grouped(digits)}. That's {len(digits)} digits, and I need {want}. "
+            f"Could you say {what} again, a little slower?")  # fmt: skip
+
+
 def expected_digits(slot: Slot) -> int | None:
     """How many digits a digits slot wants, when that is one fixed number."""
     if slot.type != "digits":

@@ -33,6 +33,8 @@ _CORRECTION = re.compile(
     r"i\s+mean|instead|rather|not\s+\w+\s*,?\s*(?:but\s+)?|no\s*,|wait)\b",
     re.I,
 )
+# The strong forms only: a change of an earlier answer even when the new value is unreadable.
+CHANGE_REQUEST = re.compile(r"\b(?:make\s+(?:that|it)|change\s+(?:that|it)|i\s+meant)\b", re.I)
 _MULTI_SPLIT = re.compile(
     r"\s*(?:,\s*)?\b(?:and\s+(?:also|then)|and\s+i\s+(?:also\s+)?(?:want|need|would\s+like)"
     r"|and\s+(?:can|could)\s+you|also|plus|after\s+that|then)\b\s*|[.;?!]\s+",

@@ -102,6 +102,9 @@ class Frame:
     retries: int = 0  # failed attempts at the open question
     asked: list[str] = field(default_factory=list)  # slots already asked (for ``ask_again``)
     partial: dict[str, str] = field(default_factory=dict)  # the first part of a digit string, by slot
+    # A digit string heard before its question, a digit or two off (ASR lost or doubled one):
+    # said back when the slot is asked, so the caller knows what to fix.
+    near_miss: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ari_app.dialog.answers import Rejected, from_text, validate
-from ari_app.dialog.filling import expected_digits, fill_given_slots
+from ari_app.dialog.filling import expected_digits, fill_given_slots, near_miss_digits, near_miss_prompt
 from ari_app.dialog.flows import BranchStep, Condition, Flow, Goto, Slot
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
@@ -130,7 +130,9 @@ class StepRunner:
         frame.awaiting, frame.slot = "slot", name
         prompts = [slot.prompt, *slot.reprompts]
         text = self.render(prompts[min(attempt, len(prompts) - 1)], state, frame, out)
-        if attempt >= len(prompts):  # out of reprompts: change strategy, never the same words twice
+        if attempt == 0 and name in frame.near_miss:  # heard up front, a digit off: say what we got
+            text = near_miss_prompt(slot, frame.near_miss.pop(name))
+        elif attempt >= len(prompts):  # out of reprompts: change strategy, never the same words twice
             keypad = slot.dtmf is not None and slot.dtmf.allowed and not slot.dtmf.menu
             text = (
                 f"{text} You can also type it on your keypad." if keypad else f"Let's try once more. {text}"
@@ -210,6 +212,7 @@ class StepRunner:
             given = fill_given_slots(
                 self.flowset.flows[name], frame, text, self.nlu, self.choices, self.now()
             )
+            frame.near_miss = near_miss_digits(self.flowset.flows[name], frame, text, self.nlu, self.now())
             if given:
                 sensitive = {n for n, s in self.flowset.flows[name].slots.items() if s.sensitive}
                 out.note("prefilled", {n: "****" if n in sensitive else v for n, v in given.items()})
