@@ -316,12 +316,15 @@ class _Session:
         metrics = {k: v for k, v in m.__dict__.items() if v is not None and k != "extra"}
         entries, self.pending = self.pending, []
         self.last_state = state.to_dict()
+        sensitive = _flow_sensitive(self.d.engine, state)
         with self._guard("save_turn"):
-            await self.d.store.save_turn(self.sid, self.last_state, entries, metrics)
+            await self.d.store.save_turn(
+                self.sid, self.last_state, entries, metrics, sensitive_slots=sensitive
+            )
             frame = state.frame
             slots = dict(frame.slots) if frame else {}
             await self.d.store.update(self.sid, event=None, slots=slots, intent=frame.flow if frame else None,
-                                      sensitive_slots=_flow_sensitive(self.d.engine, state))  # fmt: skip
+                                      sensitive_slots=sensitive)  # fmt: skip
 
     async def flush(self) -> None:
         """Write the transcript lines of the turn in progress now (e.g. before a transfer)."""

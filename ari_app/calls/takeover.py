@@ -36,7 +36,8 @@ async def adopt_call(manager: Any, store: Any, ch: Channel) -> bool:
             if not held:
                 return False  # its owner is alive (or its lease has not expired yet)
     if record is not None:
-        resume = record.conversation_state or None
+        cs = record.conversation_state
+        resume = store.protector.reveal_conversation_state(cs) if cs else None
     # The dead instance's media leg and bridge are named after the session: they must be gone
     # before the new Call recreates them (also when the record could not be read).
     if sid:

@@ -1,7 +1,6 @@
 """Sensitive slot values never reach Redis (or an agent's screen) in clear.
 
-With ``session.encryption_key`` set and the ``cryptography`` package installed, values are
-Fernet-encrypted (``enc:<token>``) so an authorised back office can recover them; otherwise
+With ``session.encryption_key`` set, values are Fernet-encrypted (``enc:<token>``) so an authorised back office can recover them; otherwise
 they are masked, keeping only the last digits a human needs to confirm ("****1234").
 """
 
@@ -17,6 +16,7 @@ log = logging.getLogger(__name__)
 
 MASK = "****"
 ENCRYPTED_PREFIX = "enc:"
+_SLOT_FIELDS = ("slots", "partial", "near_miss")  # per-frame dicts keyed by slot name
 
 
 def mask_value(value: Any) -> str:
@@ -35,13 +35,8 @@ def mask_value(value: Any) -> str:
 def _make_fernet(settings: SessionSettings) -> Any | None:
     if settings.encryption_key is None:
         return None
-    try:
-        from cryptography.fernet import Fernet  # optional: only if the admin installed it
-    except ImportError:
-        log.warning(
-            "session.encryption_key is set but `cryptography` is not installed: masking sensitive slots"
-        )
-        return None
+    from cryptography.fernet import Fernet
+
     try:
         return Fernet(settings.encryption_key.get_secret_value().encode())
     except ValueError as e:
@@ -84,8 +79,56 @@ class SlotProtector:
         return self._fernet.decrypt(value[len(ENCRYPTED_PREFIX) :].encode()).decode()
 
     def protect_conversation_state(self, state: dict[str, Any], extra: Iterable[str] = ()) -> dict[str, Any]:
-        """The dialogue state is opaque except that a top-level ``slots`` dict may hold sensitive values."""
-        slots = state.get("slots")
-        if not isinstance(slots, dict):
-            return state
-        return {**state, "slots": self.protect(slots, extra)}
+        """The dialogue state as the engine writes it (ari_app.dialog.state.ConversationState):
+        sensitive values sit in every frame's ``slots``, ``partial`` (half a digit string) and
+        ``near_miss``; a read-back that repeats one sits in ``last_prompt``. All of them are
+        encrypted (or masked without a key); ``reveal_conversation_state`` undoes it for a
+        takeover. A legacy top-level ``slots`` dict is protected too."""
+        extra = list(extra)
+        out = dict(state)
+        secrets: list[str] = []
+        frames = []
+        for frame in state.get("frames") or []:
+            if not isinstance(frame, dict):
+                frames.append(frame)
+                continue
+            f = dict(frame)
+            for field in _SLOT_FIELDS:
+                values = f.get(field)
+                if isinstance(values, dict):
+                    secrets += [
+                        str(v) for k, v in values.items() if self.is_sensitive(k, extra) and v is not None
+                    ]
+                    f[field] = self.protect(values, extra)
+            frames.append(f)
+        if "frames" in state:
+            out["frames"] = frames
+        if isinstance(state.get("slots"), dict):
+            out["slots"] = self.protect(state["slots"], extra)
+        prompt = state.get("last_prompt")
+        clear = [s for s in secrets if len(s) >= 2 and not s.startswith((MASK, ENCRYPTED_PREFIX))]
+        if isinstance(prompt, str) and any(s in prompt for s in clear):
+            out["last_prompt"] = self.protect_value(prompt) if self._fernet is not None else ""
+        return out
+
+    def reveal_conversation_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The values a resumed call needs, decrypted in memory (masked ones stay masked)."""
+        out = dict(state)
+
+        def clear(v: Any) -> Any:
+            if isinstance(v, str) and v.startswith(ENCRYPTED_PREFIX) and self._fernet is not None:
+                try:
+                    return self.reveal(v)
+                except Exception:  # a rotated-away key: the value is lost, not the call
+                    log.warning("session: a sensitive value could not be decrypted (key changed?)")
+                    return MASK
+            return v
+
+        out["frames"] = [
+            {**f, **{fld: {k: clear(v) for k, v in f[fld].items()} for fld in _SLOT_FIELDS if isinstance(f.get(fld), dict)}}
+            if isinstance(f, dict) else f
+            for f in state.get("frames") or []
+        ]  # fmt: skip
+        if "last_prompt" in state:
+            out["last_prompt"] = clear(state["last_prompt"])
+        return out

@@ -34,7 +34,7 @@ class SessionSettings(BaseModel):
     lease_ttl: float = Field(default=6.0, gt=0)
     sensitive_slots: list[str] = Field(default_factory=lambda: list(DEFAULT_SENSITIVE_SLOTS))
     # Fernet key (urlsafe base64, 32 bytes) to store sensitive slots encrypted instead of masked.
-    # Only used if the `cryptography` package is installed; otherwise values are masked.
+    # Without one they are masked: nothing can recover them (a takeover asks the caller again).
     encryption_key: SecretStr | None = None
 
     @field_validator("lease_ttl")

@@ -148,9 +148,13 @@ class SessionStore:
         conversation_state: dict[str, Any],
         transcript_entries: list[TranscriptEntry | dict[str, Any]] = (),  # type: ignore[assignment]
         metrics: dict[str, Any] | None = None,
+        sensitive_slots: list[str] | None = None,
     ) -> int:
-        """Record one dialogue turn; returns its turn number. Small and constant-size per turn."""
+        """Record one dialogue turn; returns its turn number. Small and constant-size per turn.
+        ``sensitive_slots``: names the flow marks sensitive, known before this state is written."""
         rec = await self._local(session_id)
+        if sensitive_slots:
+            rec.sensitive_slots = sorted({*rec.sensitive_slots, *sensitive_slots})
         entries = [
             e if isinstance(e, TranscriptEntry) else TranscriptEntry.model_validate(e)
             for e in transcript_entries

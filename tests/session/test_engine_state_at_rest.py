@@ -1,0 +1,74 @@
+"""The dialogue state exactly as the engine writes it (slots inside frames, half-heard digit
+strings, read-back prompts) reaches the real Redis with no sensitive value in clear, and a
+takeover gets the values back. Fed by a real engine run, not a hand-made dict."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis.asyncio as aioredis
+from cryptography.fernet import Fernet
+
+from ari_app.dialog.nlu import build_understanding
+from tests.dialog.harness import run_conversation, start_backend
+from tests.session.conftest import StoreFactory, new_record
+
+pytestmark = [pytest.mark.stack, pytest.mark.models]
+
+DOB = "1985-04-12"
+
+
+async def _engine_state() -> dict:
+    runner, url = await start_backend()
+    os.environ["DEMO_BACKEND_URL"] = url
+    try:
+        spec = {"turns": [{"caller": "I need to reschedule my appointment"},
+                          {"caller": "5 5 5 1 2 3 4 5 6 7"}, {"caller": "April 12th 1985"}]}  # fmt: skip
+        out = await run_conversation(spec, build_understanding(), check=False)
+    finally:
+        await runner.cleanup()
+    state = out.turns[-1].state.to_dict()
+    assert any(f["slots"].get("dob") == DOB for f in state["frames"]), "the engine did not fill dob"
+    return state
+
+
+async def _everything(redis: aioredis.Redis, prefix: str) -> bytes:
+    blob = b""
+    async for key in redis.scan_iter(match=f"{prefix}:*"):
+        kind = await redis.type(key)
+        if kind == b"hash":
+            blob += b"".join((await redis.hgetall(key)).values())
+        elif kind == b"list":
+            blob += b"".join(await redis.lrange(key, 0, -1))
+        elif kind == b"stream":
+            blob += b"".join(v for _, fields in await redis.xrange(key) for v in fields.values())
+        elif kind == b"string":
+            blob += await redis.get(key) or b""
+    return blob
+
+
+@pytest.mark.parametrize("encrypted", [True, False], ids=["with-key", "masked"])
+async def test_engine_state_has_no_sensitive_value_in_redis(
+    make_store: StoreFactory, redis: aioredis.Redis, encrypted: bool
+) -> None:
+    state = await _engine_state()
+    state["last_prompt"] = f"So your date of birth is {DOB}?"  # a read-back of a sensitive value
+    state["frames"][-1]["partial"] = {"dob": DOB}
+    key = {"encryption_key": Fernet.generate_key().decode()} if encrypted else {}
+    store = await make_store(**key)
+    rec = new_record(sensitive_slots=["dob"])
+    await store.create(rec)
+    await store.save_turn(rec.session_id, state)
+
+    blob = await _everything(redis, store.keys.prefix)
+    for leak in (DOB.encode(), b"1985", b"April 12"):
+        assert leak not in blob, f"{leak!r} is stored in clear"
+    got = await store.get(rec.session_id)
+    assert got is not None
+    back = store.protector.reveal_conversation_state(got.conversation_state)
+    dob = next(f["slots"]["dob"] for f in back["frames"] if "dob" in f["slots"])
+    if encrypted:  # a takeover resumes with what the caller said
+        assert dob == DOB and back["last_prompt"].endswith(f"{DOB}?")
+    else:  # no key: masked, never recoverable
+        assert dob.startswith("****") and back["last_prompt"] == ""
