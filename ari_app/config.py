@@ -10,11 +10,21 @@ never has to read a traceback.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ari_app.dialog.nlu.settings import NluSettings
@@ -58,7 +68,28 @@ class AriSettings(_Section):
         return "ws" + self.url[len("http") :] + "/events"
 
 
+REDIS_PASSWORD_FILE = "redis.password"  # in stack.run_dir; written by the embedded stack
+
+
+def embedded_redis_password(stack: StackSettings) -> str:
+    """The embedded stack's Redis password: generated on first use, kept 0600 in its run dir;
+    the stack starts redis-server with it and every process loading these settings uses it."""
+    path = stack.run_dir / REDIS_PASSWORD_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it just now
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
 class RedisSettings(_Section):
+    # Credentials go in the URL (redis://:password@host:port/0, or user:password@ for an ACL
+    # user); it is redacted wherever it is printed. For the embedded stack the password it
+    # generated is added automatically (see Settings._embedded_redis_password).
     url: str = "redis://127.0.0.1:6390/0"
 
     @field_validator("url")
@@ -137,6 +168,16 @@ class Settings(BaseSettings):
     dialog: DialogSettings = DialogSettings()
     speech: SpeechSettings = SpeechSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _embedded_redis_password(self) -> Settings:
+        """The embedded stack's Redis requires the password it generated: use it when redis.url
+        points at that Redis and names no credentials (nothing to configure for `make run`)."""
+        u = urlsplit(self.redis.url)
+        if (u.hostname, u.port) == (self.stack.bind, self.stack.redis_port) and "@" not in u.netloc:
+            password = quote(embedded_redis_password(self.stack), safe="")
+            self.redis.url = urlunsplit(u._replace(netloc=f":{password}@{u.netloc}"))
+        return self
 
     @classmethod
     def settings_customise_sources(

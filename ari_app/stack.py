@@ -18,7 +18,8 @@ from base64 import b64encode
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ari_app.config import Settings
+from ari_app.config import Settings, embedded_redis_password
+from ari_app.logs import redact_url
 from ari_app.rootfs import (
     REPO_ROOT,
     StackError,
@@ -152,13 +153,35 @@ def _ari_ready(s: Settings) -> bool:
         return False
 
 
-def _redis_ready(port: int, host: str) -> bool:
+def _redis_ready(s: Settings, host: str) -> bool:
     try:
-        with socket.create_connection((host, port), timeout=0.5) as c:
-            c.sendall(b"PING\r\n")
-            return c.recv(16).startswith(b"+PONG")
+        with socket.create_connection((host, s.stack.redis_port), timeout=0.5) as c:
+            c.sendall(f"AUTH {redis_password(s)}\r\nPING\r\n".encode())
+            got = b""
+            while b"PONG" not in got and len(got) < 64:
+                chunk = c.recv(64)
+                if not chunk:
+                    break
+                got += chunk
+            return got.startswith(b"+OK") and b"+PONG" in got
     except OSError:
         return False
+
+
+def redis_password(s: Settings) -> str:
+    return embedded_redis_password(s.stack)
+
+
+def _redis_command(s: Settings) -> list[str]:
+    """redis-server with a password (in a 0600 config file, not on the command line for ps)."""
+    run = s.stack.run_dir
+    conf = run / "redis.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"requirepass {redis_password(s)}\n")
+    return ["redis-server", str(conf), "--bind", s.stack.bind, "--port", str(s.stack.redis_port),
+            "--dir", str(run / "redis"), "--appendonly", "yes", "--save", "", "--daemonize", "no",
+            "--protected-mode", "yes"]  # fmt: skip
 
 
 def _wait(pred, timeout: float, what: str, pid: int, log: Path) -> None:
@@ -304,24 +327,25 @@ def up(s: Settings) -> StackState:
     )  # fmt: skip
     redis_log = run / "redis.log"
     red = subprocess.Popen(
-        ["redis-server", "--bind", b, "--port", str(s.stack.redis_port), "--dir", str(run / "redis"),
-         "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes"],
-        stdin=subprocess.DEVNULL, stdout=redis_log.open("wb"), stderr=subprocess.STDOUT,
+        _redis_command(s),
+        stdin=subprocess.DEVNULL,
+        stdout=redis_log.open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
     state = StackState(
         asterisk_pid=ast.pid,
         redis_pid=red.pid,
         ari_url=f"http://{b}:{s.stack.ari_port}/ari",
         sip=f"{b}:{s.stack.sip_port}",
-        redis_url=f"redis://{b}:{s.stack.redis_port}/0",
+        redis_url=f"redis://:{redis_password(s)}@{b}:{s.stack.redis_port}/0",
         rootfs=str(root),
         started_at=time.time(),
     )
     _state_file(s).write_text(json.dumps(asdict(state)))
     try:
         _wait(lambda: _ari_ready(s), s.stack.start_timeout, "Asterisk", ast.pid, ast_log)
-        _wait(lambda: _redis_ready(s.stack.redis_port, b), 10, "redis-server", red.pid, redis_log)
+        _wait(lambda: _redis_ready(s, b), 10, "redis-server", red.pid, redis_log)
     except StackError:
         down(s)
         raise
@@ -352,16 +376,15 @@ def restart_redis(s: Settings) -> StackState:
     _wait_ports_free(s, [p for p in _stack_ports(s) if p[2] == "Redis"])
     run = s.stack.run_dir
     red = subprocess.Popen(
-        ["redis-server", "--bind", s.stack.bind, "--port", str(s.stack.redis_port),
-         "--dir", str(run / "redis"), "--appendonly", "yes", "--save", "", "--daemonize", "no"],
-        stdin=subprocess.DEVNULL, stdout=(run / "redis.log").open("ab"), stderr=subprocess.STDOUT,
+        _redis_command(s),
+        stdin=subprocess.DEVNULL,
+        stdout=(run / "redis.log").open("ab"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )  # fmt: skip
+    )
     state.redis_pid = red.pid
     _state_file(s).write_text(json.dumps(asdict(state)))
-    _wait(
-        lambda: _redis_ready(s.stack.redis_port, s.stack.bind), 10, "redis-server", red.pid, run / "redis.log"
-    )
+    _wait(lambda: _redis_ready(s, s.stack.bind), 10, "redis-server", red.pid, run / "redis.log")
     return state
 
 
@@ -380,7 +403,7 @@ def status(s: Settings) -> dict:
         "sip": f"udp:{state.sip}",
         "call_extension": f"sip:{s.stack.extension}@{state.sip}",
         "agent_phone": f"sip:agent@{s.stack.bind}:{s.stack.agent_port} (queue support)",
-        "redis_url": state.redis_url,
+        "redis_url": redact_url(state.redis_url),
         "rootfs": state.rootfs,
         "versions": versions,
     }

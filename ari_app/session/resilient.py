@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ari_app.logs import redact_url
 from ari_app.session import metrics
 from ari_app.session.settings import SessionSettings
 
@@ -48,7 +49,7 @@ class RedisUnavailable(SessionStoreUnavailable):
 
 class ResilientRedis:
     def __init__(self, url: str, settings: SessionSettings) -> None:
-        self.url = url
+        self.url = redact_url(url)  # for messages, logs and 503 bodies: never the password
         self.settings = settings
         # One immediate retry: after a Redis restart the first command hits a dead pooled socket
         # and the retry reconnects. No backoff here: the call path must not stall on Redis.

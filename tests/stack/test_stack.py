@@ -113,7 +113,7 @@ def test_stack_lifecycle_leaves_nothing_behind(real_stack, tmp_path: Path) -> No
         assert (again.asterisk_pid, again.redis_pid) == (first.asterisk_pid, first.redis_pid)
         st = stack.status(s)
         assert st["running"] and st["ari_url"] == "http://127.0.0.1:8189/ari"
-        assert st["redis_url"] == "redis://127.0.0.1:6491/0"
+        assert st["redis_url"] == "redis://***@127.0.0.1:6491/0"  # its password is never printed
         assert _pids_using(str(s.stack.run_dir))
     finally:
         stopped = stack.down(s)
@@ -161,3 +161,23 @@ async def test_unsupported_caller_codec_is_rejected_cleanly(
     assert proc.returncode == 0, err.decode()[-500:]
     async with AriClient(settings.ari) as ari:
         assert [c for c in await ari.list_channels() if c.caller.number == "+15550000000"] == []
+
+
+async def test_embedded_redis_requires_the_generated_password(real_stack, settings) -> None:
+    import redis.asyncio as aioredis
+    from redis.exceptions import AuthenticationError, ResponseError
+
+    anonymous = aioredis.from_url(f"redis://{settings.stack.bind}:{settings.stack.redis_port}/0")
+    try:
+        with pytest.raises((AuthenticationError, ResponseError)):
+            await anonymous.ping()
+    finally:
+        await anonymous.aclose()
+    assert "@" in settings.redis.url, "the app's URL carries the generated password"
+    app = aioredis.from_url(settings.redis.url)
+    try:
+        assert await app.ping()
+    finally:
+        await app.aclose()
+    mode = (settings.stack.run_dir / "redis.password").stat().st_mode & 0o777
+    assert mode == 0o600

@@ -21,3 +21,22 @@ def test_card_numbers_and_secret_keys_are_masked() -> None:
     assert out["ari_password"] == "***"
     assert out["nested"]["token"] == "***"
     assert out["nested"]["said"] == ["****0004"]
+
+
+def test_standard_library_log_lines_go_through_the_same_redaction(capsys) -> None:
+    import logging
+
+    from ari_app.logs import configure_logging
+
+    configure_logging("info")
+    logging.getLogger("some.library").warning(
+        "cannot reach redis://iva:s3cret-pw@10.0.0.5:6390/0 for card 4111 1111 1111 1111"
+    )
+    err = capsys.readouterr().err
+    assert "s3cret-pw" not in err and "redis://***@10.0.0.5:6390/0" in err
+    assert "4111 1111" not in err and "****1111" in err
+
+
+def test_urls_with_credentials_are_redacted_in_structlog_fields() -> None:
+    out = redact_processor(None, "info", {"event": "x", "url": "https://user:pw@example.org/v1"})
+    assert out["url"] == "https://***@example.org/v1"

@@ -86,8 +86,10 @@ def test_docker_compose_matches_what_we_ship() -> None:
         if build:
             assert (ROOT / build["context"] / build["dockerfile"]).is_file()
     redis_port = load_settings().redis.url.rsplit(":", 1)[1].split("/")[0]
-    assert redis_port in services["redis"]["command"]
-    assert "127.0.0.1" in services["redis"]["command"]
+    redis_cmd = " ".join(services["redis"]["command"])
+    assert f"--port {redis_port}" in redis_cmd and "--bind 127.0.0.1" in redis_cmd
+    assert "--requirepass" in redis_cmd, "Redis must not run without a password"
+    assert ":${REDIS_PASSWORD" in compose["x-app-env"]["ARI_APP_REDIS__URL"]
     assert services["agent"]["command"] == ["ari-app", "serve"]
     assert services["asterisk-config"]["command"][:3] == ["ari-app", "asterisk", "render"]
     example = load_settings(ROOT / "config.example.yaml")
