@@ -18,14 +18,27 @@ from aiohttp import web
 
 from ari_app import stage_cpu
 from ari_app.agent.metrics import AgentMetrics
-from ari_app.agent.voice import AgentDeps, VoiceAgent
+from ari_app.agent.voice import (
+    NO_ANSWER_PROMPT,
+    RESUME_APOLOGY,
+    TRANSFER_FAILED_PROMPT,
+    AgentDeps,
+    VoiceAgent,
+)
 from ari_app.ari.models import Channel
 from ari_app.calls.manager import CallManager
 from ari_app.config import Settings
+from ari_app.dialog.steps import NO_AGENTS_GOODBYE
 
 log = structlog.get_logger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FLOWS = [REPO_ROOT / "flows"]
+# The agent's own fixed lines (not in any flow): cached and warmed like flow prompts.
+AGENT_FIXED_PROMPTS = (
+    RESUME_APOLOGY, NO_ANSWER_PROMPT, TRANSFER_FAILED_PROMPT, NO_AGENTS_GOODBYE,
+    "Let me connect you with someone who can help.", "Sorry, I didn't get that.",
+    "Sorry, I didn't hear anything.", "Are you still there?", "Got it.", "Thanks for calling. Goodbye.",
+)  # fmt: skip
 PROMPT_KEYS = {"prompt", "reprompts", "say", "greeting", "holding_phrase", "message", "text"}
 
 
@@ -47,6 +60,7 @@ def fixed_prompts(flowset: Any) -> list[str]:
 
     walk(flowset.flows)
     found.add(flowset.greeting)
+    found.update(AGENT_FIXED_PROMPTS)
     return sorted(found)
 
 
@@ -74,7 +88,7 @@ def load_agent_deps(settings: Settings, flow_paths: list[Path], store: Any = Non
     sp = settings.speech
     make_vad(sp.vad)  # fail now, not on the first call, if the VAD package is missing
     asr = make_asr(sp.asr, sp.cache_dir)
-    tts = make_tts(sp.tts, sp.cache_dir if sp.prompt_cache else None)
+    tts = make_tts(sp.tts, sp.cache_dir if sp.prompt_cache else None, sp.prompt_cache_max_mb)
     log.info("agent.loaded", seconds=round(time.monotonic() - t0, 2), flows=sorted(flowset.flows))
     return AgentDeps(engine=engine, vad_factory=lambda: make_vad(sp.vad), asr=asr, tts=tts,
                      settings=settings, store=store, prompts=fixed_prompts(flowset),
@@ -87,7 +101,8 @@ async def warm_prompts(deps: AgentDeps) -> int:
         return 0
     t0 = time.monotonic()
     n = await warm(deps.prompts)
-    log.info("agent.prompts_warmed", prompts=n, seconds=round(time.monotonic() - t0, 2))
+    pruned = deps.tts.prune() if hasattr(deps.tts, "prune") else 0
+    log.info("agent.prompts_warmed", prompts=n, pruned=pruned, seconds=round(time.monotonic() - t0, 2))
     return n
 
 

@@ -2,10 +2,17 @@
 
 Key = sha256 of everything that changes the audio (engine, its version, voice, rate, seed) plus the
 text as the engine will read it. Value = the raw 8 kHz int16 PCM. A hit costs a file read.
+
+Only fixed prompts are cached (the ones ``warm`` was given: flow prompts without template fields
+and the agent's own fixed lines). A prompt rendered for one caller ("Thanks Dana", a read-back,
+the whisper with the phone number) streams from the engine and never touches the disk. The
+directory is bounded (``max_bytes``, least recently used first out), and at start-up every file
+that is not a current fixed prompt is removed, so what older versions wrote does not linger.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -42,12 +49,14 @@ class CachedTts:
     """Wraps any Tts. Misses stream through from the engine (and are stored once complete);
     hits return the stored bytes, identical to the first synthesis."""
 
-    def __init__(self, tts: Tts, cache_dir: Path) -> None:
+    def __init__(self, tts: Tts, cache_dir: Path, max_bytes: int = 200 * 1024 * 1024) -> None:
         self.inner = tts
         self.identity = tts.identity
         self.cache_dir = Path(cache_dir) / "prompts"
+        self.max_bytes = max_bytes
         self.hits = 0
         self.misses = 0
+        self._fixed: set[str] = set()  # texts that may be stored: no caller data in them
 
     def path_for(self, text: str) -> Path:
         key = cache_key(self.identity, text, getattr(self.inner, "normalize_text", True))
@@ -60,6 +69,10 @@ class CachedTts:
             return None
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        if text not in self._fixed:  # may hold caller data: never written to disk
+            async for chunk in self.inner.synthesize(text):
+                yield chunk
+            return
         path = self.path_for(text)
         try:
             audio = path.read_bytes()
@@ -70,6 +83,8 @@ class CachedTts:
             audio = None
         if audio is not None:
             self.hits += 1
+            with contextlib.suppress(OSError):
+                os.utime(path)  # recently used: evicted last
             if audio:
                 yield audio
             return
@@ -91,9 +106,46 @@ class CachedTts:
             os.replace(tmp, path)  # atomic: concurrent readers see all or nothing
         except OSError as e:
             log.warning("prompt cache %s not writable (%s); continuing without caching", path.parent, e)
+            return
+        self._evict()
+
+    def _files(self) -> list[tuple[float, int, Path]]:
+        out = []
+        for p in self.cache_dir.glob("*/*.pcm"):
+            with contextlib.suppress(OSError):
+                st = p.stat()
+                out.append((st.st_mtime, st.st_size, p))
+        return sorted(out)
+
+    def _evict(self) -> None:
+        files = self._files()
+        total = sum(size for _, size, _ in files)
+        for _, size, p in files:  # oldest use first
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                p.unlink()
+                total -= size
+
+    def prune(self) -> int:
+        """Remove every cached file that is not a current fixed prompt; returns how many."""
+        keep = {self.path_for(t) for t in self._fixed}
+        removed = 0
+        for _, _, p in self._files():
+            if p not in keep:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed += 1
+        return removed
+
+    def allow(self, texts: Iterable[str]) -> None:
+        """These texts hold no caller data: they may be stored."""
+        self._fixed.update(texts)
 
     async def warm(self, texts: Iterable[str]) -> int:
-        """Pre-synthesise fixed prompts; returns how many were new."""
+        """Pre-synthesise fixed prompts (and allow them to be cached); returns how many were new."""
+        texts = list(texts)
+        self.allow(texts)
         new = 0
         for text in texts:
             if self.path_for(text).is_file():

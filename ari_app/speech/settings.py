@@ -81,4 +81,5 @@ class SpeechSettings(_Section):
     turn: TurnSettings = TurnSettings()
     # Where synthesised prompts and the joined Whisper-base model are kept.
     cache_dir: Path = Field(default_factory=_default_cache_dir)
-    prompt_cache: bool = True
+    prompt_cache: bool = True  # fixed prompts only: nothing said for one caller is ever stored
+    prompt_cache_max_mb: int = Field(default=200, ge=1, le=100_000)

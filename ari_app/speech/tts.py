@@ -137,7 +137,7 @@ class ClauseTts:
         return b"".join(self.render_clause(c, p) for c, p in self.prepare(text))
 
 
-def make_tts(settings: TtsSettings, cache_dir: Path | None = None) -> Tts:
+def make_tts(settings: TtsSettings, cache_dir: Path | None = None, cache_max_mb: int = 200) -> Tts:
     """The configured engine, wrapped in the prompt cache when ``cache_dir`` is given."""
     from ari_app.speech import tts_engines
     from ari_app.speech.cache import CachedTts
@@ -154,4 +154,4 @@ def make_tts(settings: TtsSettings, cache_dir: Path | None = None) -> Tts:
             binary=settings.flite_binary,
             normalize_text=settings.normalize_text,
         )
-    return CachedTts(engine, cache_dir) if cache_dir is not None else engine
+    return CachedTts(engine, cache_dir, cache_max_mb * 1024 * 1024) if cache_dir is not None else engine

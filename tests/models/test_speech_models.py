@@ -220,6 +220,7 @@ async def test_tts_streams_first_clause_first_and_handles_junk(hibari: HibariTts
 async def test_prompt_cache_returns_identical_audio(hibari: HibariTts, tmp_path: Path) -> None:
     cached = CachedTts(hibari, tmp_path)
     text = "Thank you for calling. Your call is important to us."
+    cached.allow([text, "Press one for sales, two for support, or stay on the line."])
     first = b"".join([c async for c in cached.synthesize(text)])
     second = b"".join([c async for c in cached.synthesize(text)])
     assert first and first == second
@@ -231,6 +232,32 @@ async def test_prompt_cache_returns_identical_audio(hibari: HibariTts, tmp_path:
     assert cached.lookup("Press one for sales, two for support, or stay on the line.") is None
     assert await cached.warm(["Goodbye.", text]) == 1
     assert cached.lookup("Goodbye.") == b"".join([c async for c in hibari.synthesize("Goodbye.")])
+
+
+async def test_prompt_cache_never_stores_caller_data_and_stays_bounded(
+    hibari: HibariTts, tmp_path: Path
+) -> None:
+    cached = CachedTts(hibari, tmp_path, max_bytes=40_000)
+    personal = "Thanks Dana. Your phone number is 5 5 5, 1 2 3, 4 5 6 7."
+    assert b"".join([c async for c in cached.synthesize(personal)])  # spoken...
+    assert not _cached_sizes(tmp_path)  # ...but never written to disk
+    fixed = ["Goodbye.", "Thanks for calling.", "Please hold while I check that for you."]
+    await cached.warm(fixed)
+    sizes = _cached_sizes(tmp_path)
+    assert sum(sizes) <= 40_000 and len(sizes) < len(fixed)  # oldest evicted to stay in bound
+    stray = _write_stray(cached.cache_dir)  # e.g. written by an older version
+    assert cached.prune() == 1 and not stray.exists()
+
+
+def _cached_sizes(root: Path) -> list[int]:
+    return [p.stat().st_size for p in root.rglob("*.pcm")]
+
+
+def _write_stray(cache_dir: Path) -> Path:
+    stray = cache_dir / "ab" / ("ab" + "0" * 62 + ".pcm")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"\0" * 320)
+    return stray
 
 
 # ---- VAD + endpointing on real signals ----------------------------------------------------------
