@@ -19,6 +19,7 @@ from ari_app import stack
 from ari_app.config import Settings
 from ari_app.service import Service
 from ari_app.testcaller.caller import CallReport, Dtmf, Step, Utterance, WaitForAgent, place_call
+from ari_app.web import links
 
 console = Console()
 DEMO_SECRET_ENV = "IVA_DEMO_SECRET"
@@ -116,12 +117,18 @@ async def run_demo(settings: Settings, *, stay_up: bool = True) -> int:
     print_conversation(service, report)
     if stay_up:
         sip = f"{settings.stack.bind}:{settings.stack.sip_port}"
+        page = "set web.token to enable it"
+        finished = service.manager.finished if service.manager else []
+        if settings.web.token is not None and finished:
+            sid = finished[-1].info.session_id
+            link = links.sign(sid, settings.web.token.get_secret_value(), settings.web.link_ttl_s)
+            page = f"http://{settings.web.host}:{settings.web.port}/agent/{sid}?link={link}"
         console.print(
             f"\nThe agent keeps running. Call it from a softphone on this machine: register as user "
             f"[bold]softphone[/] at {sip} (password: stack.softphone_password) and dial "
             f'[bold]{settings.stack.extension}[/], or run: ari-app call "I need to check my order".\n'
-            f"Agent page: http://{settings.web.host}:{settings.web.port}/agent/<session>?token=... "
-            f"Ctrl-C to stop."
+            f"Agent page of the demo call: {page} (a transfer sends each call's own link to the agent's "
+            f"phone in the X-IVA-Link header). Ctrl-C to stop."
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -27,6 +27,7 @@ import structlog
 from ari_app.ari import AriError
 from ari_app.ari.models import Event
 from ari_app.calls.call import OWN_PREFIX, Call
+from ari_app.web import links
 
 log = structlog.get_logger(__name__)
 
@@ -74,6 +75,11 @@ def context_variables(call: Call, req: TransferRequest) -> dict[str, str]:
     }
     for k, v in req.context.items():
         vars_[f"__ARI_APP_CTX_{re.sub(r'[^A-Z0-9_]', '_', k.upper())}"] = header_value(str(v))
+    web = call.settings.web
+    if web.token is not None:  # the agent's screen-pop: this call's page, for one shift
+        vars_["__ARI_APP_LINK"] = links.sign(
+            call.info.session_id, web.token.get_secret_value(), web.link_ttl_s
+        )
     return vars_
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 
 from ari_app.session.store import SessionCorrupt, SessionStore, SessionStoreUnavailable
+from ari_app.web import links
 from ari_app.web.context import context_from_record, context_from_salvage
 from ari_app.web.settings import WebSettings
 
@@ -30,7 +31,7 @@ SECURITY_HEADERS = {
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the page URL carries the token
+    "Referrer-Policy": "no-referrer",  # the page URL carries the call's signed link
     "Cache-Control": "no-store",
 }
 
@@ -42,26 +43,36 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=SECURITY_HEADERS)
 
 
-def _check_token(request: web.Request) -> web.Response | None:
-    """None if the request carries the configured token; otherwise the error response to send."""
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+def _check_access(request: web.Request, *, page: bool = False) -> web.Response | None:
+    """None if the request may see this call: the back-office token in the Authorization header,
+    or this session's signed link (the page's ?link=, the API's X-IVA-Link header)."""
     configured = request.app[SETTINGS_KEY].token
     if configured is None:
         return _error(503, "the context API is disabled: set web.token in the configuration")
-    header = request.headers.get("Authorization", "")
-    given = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("token", "")
+    secret = configured.get_secret_value()
+    given = _bearer(request)
     # Constant-time: the comparison must not reveal how many leading characters were right.
-    if not given or not hmac.compare_digest(given.encode(), configured.get_secret_value().encode()):
-        CONTEXT_REQUESTS.labels("unauthorized").inc()
-        return web.json_response(
-            {"error": "missing or wrong token (Authorization: Bearer <token> or ?token=)"},
-            status=401,
-            headers={**SECURITY_HEADERS, "WWW-Authenticate": "Bearer"},
-        )
-    return None
+    if given and hmac.compare_digest(given.encode(), secret.encode()):
+        return None
+    link = request.query.get("link", "") if page else request.headers.get("X-IVA-Link", "")
+    if link and links.verify(request.match_info["session_id"], link, secret):
+        return None
+    CONTEXT_REQUESTS.labels("unauthorized").inc()
+    how = "a signed link for this call (?link=)" if page else "Authorization: Bearer <token> or X-IVA-Link"
+    return web.json_response(
+        {"error": f"missing, wrong or expired credentials: use {how}"},
+        status=401,
+        headers={**SECURITY_HEADERS, "WWW-Authenticate": "Bearer"},
+    )
 
 
 async def context_handler(request: web.Request) -> web.Response:
-    if denied := _check_token(request):
+    if denied := _check_access(request):
         return denied
     store = request.app[STORE_KEY]
     session_id = request.match_info["session_id"]
@@ -84,7 +95,7 @@ async def context_handler(request: web.Request) -> web.Response:
 
 
 async def agent_page_handler(request: web.Request) -> web.StreamResponse:
-    if denied := _check_token(request):
+    if denied := _check_access(request, page=True):
         return denied
     return web.FileResponse(STATIC / "agent.html", headers={**SECURITY_HEADERS, "Content-Type": "text/html"})
 
@@ -102,6 +113,13 @@ async def healthz_handler(request: web.Request) -> web.Response:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
+    wanted = request.app[SETTINGS_KEY].metrics_token
+    if wanted is not None and not hmac.compare_digest(
+        _bearer(request).encode(), wanted.get_secret_value().encode()
+    ):
+        return web.json_response(
+            {"error": "metrics need Authorization: Bearer <web.metrics_token>"}, status=401
+        )
     return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

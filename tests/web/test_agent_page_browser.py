@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ari_app.session.store import SessionStore
+from ari_app.web import links
 from tests.web.conftest import TOKEN, XSS_SCRIPT, XSS_TEXT, hostile_call
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,7 +41,7 @@ async def test_agent_page_shows_call_safely_and_follows_the_transcript(
     client: TestClient, store: SessionStore, page
 ) -> None:  # type: ignore[no-untyped-def]
     rec = await hostile_call(store)
-    url = str(client.make_url(f"/agent/{rec.session_id}")) + f"?token={TOKEN}"
+    url = str(client.make_url(f"/agent/{rec.session_id}")) + f"?link={links.sign(rec.session_id, TOKEN, 600)}"
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
 
@@ -78,6 +79,6 @@ async def test_agent_page_shows_call_safely_and_follows_the_transcript(
 
 async def test_agent_page_refuses_a_wrong_token(client: TestClient, store: SessionStore, page) -> None:  # type: ignore[no-untyped-def]
     rec = await hostile_call(store)
-    response = await page.goto(str(client.make_url(f"/agent/{rec.session_id}")) + "?token=guess")
+    response = await page.goto(str(client.make_url(f"/agent/{rec.session_id}")) + "?link=9999999999.guess")
     assert response.status == 401
     assert "Incoming call" not in await page.content()

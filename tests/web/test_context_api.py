@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from ari_app.session.store import SessionStore
+from ari_app.web import links
 from ari_app.web.app import create_web_app
 from ari_app.web.settings import WebSettings
 from tests.web.conftest import TOKEN, XSS_SCRIPT, XSS_TEXT, hostile_call
@@ -21,8 +24,26 @@ async def test_token_is_required(client: TestClient, store: SessionStore) -> Non
         assert (await client.get(path, params={"token": "wrong"})).status == 401
         r = await client.get(path, headers={"Authorization": "Bearer nope"})
         assert r.status == 401 and r.headers["WWW-Authenticate"] == "Bearer"
-        assert (await client.get(path, params={"token": TOKEN})).status == 200
+        # The shared token in a URL is refused: it would open every call from browser history.
+        assert (await client.get(path, params={"token": TOKEN})).status == 401
         assert (await client.get(path, headers={"Authorization": f"Bearer {TOKEN}"})).status == 200
+
+
+async def test_a_signed_link_opens_its_own_call_only_and_expires(
+    client: TestClient, store: SessionStore
+) -> None:
+    rec, other = await hostile_call(store), await hostile_call(store)
+    link = links.sign(rec.session_id, TOKEN, ttl_s=60)
+    assert (await client.get(f"/agent/{rec.session_id}", params={"link": link})).status == 200
+    assert (await client.get(f"/api/context/{rec.session_id}", headers={"X-IVA-Link": link})).status == 200
+    assert (
+        await client.get(f"/api/context/{rec.session_id}", params={"link": link})
+    ).status == 401  # header only
+    assert (await client.get(f"/agent/{other.session_id}", params={"link": link})).status == 401
+    expired = links.sign(rec.session_id, TOKEN, ttl_s=60, now=time.time() - 120)
+    assert (await client.get(f"/agent/{rec.session_id}", params={"link": expired})).status == 401
+    forged = link.split(".")[0] + "." + "0" * 64
+    assert (await client.get(f"/agent/{rec.session_id}", params={"link": forged})).status == 401
 
 
 async def test_unconfigured_token_disables_instead_of_opening(store: SessionStore) -> None:

@@ -3,7 +3,7 @@
 "use strict";
 
 const sessionId = decodeURIComponent(location.pathname.split("/").pop());
-const token = new URLSearchParams(location.search).get("token") || "";
+const link = new URLSearchParams(location.search).get("link") || "";
 
 function setText(id, value) {
   document.getElementById(id).textContent = value == null || value === "" ? "—" : String(value);
@@ -43,7 +43,7 @@ async function refresh() {
   let delay = 2;
   try {
     const r = await fetch("/api/context/" + encodeURIComponent(sessionId), {
-      headers: { Authorization: "Bearer " + token },
+      headers: { "X-IVA-Link": link },
       cache: "no-store",
     });
     const ctx = await r.json();
