@@ -34,6 +34,8 @@ from ari_app.speech.settings import SpeechSettings
 from ari_app.web.settings import WebSettings
 
 CONFIG_ENV = "ARI_APP_CONFIG"
+DEFAULT_ARI_PASSWORD = "change-me-ari"
+DEFAULT_SOFTPHONE_PASSWORD = "change-me-softphone"
 
 
 class ConfigError(Exception):
@@ -49,7 +51,7 @@ class AriSettings(_Section):
 
     url: str = "http://127.0.0.1:8088/ari"
     username: str = "ari-app"
-    password: SecretStr = SecretStr("change-me-ari")
+    password: SecretStr = SecretStr(DEFAULT_ARI_PASSWORD)
     app: str = Field(default="ari-app", pattern=r"^[A-Za-z0-9_.-]+$")
     # Reconnect backoff for the events websocket (seconds).
     reconnect_min: float = Field(default=0.2, gt=0)
@@ -68,7 +70,13 @@ class AriSettings(_Section):
         return "ws" + self.url[len("http") :] + "/events"
 
 
-REDIS_PASSWORD_FILE = "redis.password"  # in stack.run_dir; written by the embedded stack
+REDIS_PASSWORD_FILE = "redis.password"
+
+
+def _loopback(host: str | None) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or bool(
+        host and host.startswith("127.")
+    )  # in stack.run_dir; written by the embedded stack
 
 
 def embedded_redis_password(stack: StackSettings) -> str:
@@ -122,7 +130,7 @@ class StackSettings(_Section):
     asterisk_rtp_max: int = Field(default=10999, ge=1024, le=65535)
     agent_port: int = Field(default=5080, ge=1, le=65535)
     extension: str = Field(default="1000", pattern=r"^[0-9A-Za-z*#+]+$")
-    softphone_password: SecretStr = SecretStr("change-me-softphone")
+    softphone_password: SecretStr = SecretStr(DEFAULT_SOFTPHONE_PASSWORD)
     mirror: str | None = None
     start_timeout: float = Field(default=30.0, gt=0)
 
@@ -170,6 +178,30 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
+    def _no_default_secrets_off_loopback(self) -> Settings:
+        """Shipped example secrets are fine on 127.0.0.1 (the lab) and refused anywhere else."""
+        problems = []
+        if (
+            not _loopback(urlsplit(self.ari.url).hostname)
+            and self.ari.password.get_secret_value() == DEFAULT_ARI_PASSWORD
+        ):
+            problems.append("ari.password is the shipped default while ari.url is not on loopback")
+        if (
+            not _loopback(self.stack.bind)
+            and self.stack.softphone_password.get_secret_value() == DEFAULT_SOFTPHONE_PASSWORD
+        ):
+            problems.append(
+                "stack.softphone_password is the shipped default while stack.bind is not loopback"
+            )
+        if not _loopback(self.web.host) and self.web.metrics_token is None:
+            problems.append(
+                "web.host is not loopback: set web.metrics_token so /metrics is not open to the network"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _embedded_redis_password(self) -> Settings:
         """The embedded stack's Redis requires the password it generated: use it when redis.url
         points at that Redis and names no credentials (nothing to configure for `make run`)."""
@@ -201,6 +233,8 @@ def _describe(err: ValidationError, origin: str) -> str:
             value = "***"
         if e["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown setting (check the spelling) in {origin}")
+        elif not e["loc"]:  # a rule across sections: the message names the settings, not the input
+            lines.append(f"  {e['msg'].removeprefix('Value error, ')} ({origin})")
         else:
             lines.append(f"  {key} = {value!r}: {e['msg']} ({origin})")
     return "invalid configuration:\n" + "\n".join(lines)
