@@ -9,6 +9,7 @@ never has to read a traceback.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
@@ -71,6 +72,7 @@ class AriSettings(_Section):
 
 
 REDIS_PASSWORD_FILE = "redis.password"
+SESSION_KEY_FILE = "session.key"
 
 
 def _loopback(host: str | None) -> bool:
@@ -79,10 +81,11 @@ def _loopback(host: str | None) -> bool:
     )  # in stack.run_dir; written by the embedded stack
 
 
-def embedded_redis_password(stack: StackSettings) -> str:
-    """The embedded stack's Redis password: generated on first use, kept 0600 in its run dir;
-    the stack starts redis-server with it and every process loading these settings uses it."""
-    path = stack.run_dir / REDIS_PASSWORD_FILE
+def embedded_secret(stack: StackSettings, name: str) -> str:
+    """A secret of the embedded stack (its Redis password, the session encryption key):
+    generated on first use, kept 0600 in its run dir; the stack and every process loading these
+    settings use the same one."""
+    path = stack.run_dir / name
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -90,14 +93,15 @@ def embedded_redis_password(stack: StackSettings) -> str:
         except FileExistsError:  # another process made it just now
             return path.read_text().strip()
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(24))
+            # A Fernet key is 32 random bytes, urlsafe-base64: also a fine password.
+            f.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     return path.read_text().strip()
 
 
 class RedisSettings(_Section):
     # Credentials go in the URL (redis://:password@host:port/0, or user:password@ for an ACL
     # user); it is redacted wherever it is printed. For the embedded stack the password it
-    # generated is added automatically (see Settings._embedded_redis_password).
+    # generated is added automatically (see Settings._embedded_secrets).
     url: str = "redis://127.0.0.1:6390/0"
 
     @field_validator("url")
@@ -202,13 +206,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _embedded_redis_password(self) -> Settings:
+    def _embedded_secrets(self) -> Settings:
         """The embedded stack's Redis requires the password it generated: use it when redis.url
-        points at that Redis and names no credentials (nothing to configure for `make run`)."""
+        points at that Redis and names no credentials, and encrypt sensitive slots with the key
+        it generated unless one is configured (nothing to configure for `make run`)."""
         u = urlsplit(self.redis.url)
-        if (u.hostname, u.port) == (self.stack.bind, self.stack.redis_port) and "@" not in u.netloc:
-            password = quote(embedded_redis_password(self.stack), safe="")
+        embedded = (u.hostname, u.port) == (self.stack.bind, self.stack.redis_port)
+        if embedded and "@" not in u.netloc:
+            password = quote(embedded_secret(self.stack, REDIS_PASSWORD_FILE), safe="")
             self.redis.url = urlunsplit(u._replace(netloc=f":{password}@{u.netloc}"))
+        if embedded and self.session.encryption_key is None:  # sensitive slots encrypted by default
+            self.session.encryption_key = SecretStr(embedded_secret(self.stack, SESSION_KEY_FILE))
         return self
 
     @classmethod

@@ -18,7 +18,7 @@ from base64 import b64encode
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ari_app.config import Settings, embedded_redis_password
+from ari_app.config import REDIS_PASSWORD_FILE, Settings, embedded_secret
 from ari_app.logs import redact_url
 from ari_app.rootfs import (
     REPO_ROOT,
@@ -169,7 +169,7 @@ def _redis_ready(s: Settings, host: str) -> bool:
 
 
 def redis_password(s: Settings) -> str:
-    return embedded_redis_password(s.stack)
+    return embedded_secret(s.stack, REDIS_PASSWORD_FILE)
 
 
 def _redis_command(s: Settings) -> list[str]:

@@ -33,14 +33,19 @@ def mask_value(value: Any) -> str:
 
 
 def _make_fernet(settings: SessionSettings) -> Any | None:
+    """Fernet over the configured keys: the first encrypts, every one decrypts (rotation: put
+    the new key first, keep the old ones until the records they wrote have expired)."""
     if settings.encryption_key is None:
         return None
-    from cryptography.fernet import Fernet
+    from cryptography.fernet import Fernet, MultiFernet
 
+    keys = [k.strip() for k in settings.encryption_key.get_secret_value().split(",") if k.strip()]
     try:
-        return Fernet(settings.encryption_key.get_secret_value().encode())
+        return MultiFernet([Fernet(k.encode()) for k in keys])
     except ValueError as e:
-        raise ValueError(f"session.encryption_key is not a valid Fernet key: {e}") from None
+        raise ValueError(
+            f"session.encryption_key is not a valid Fernet key (or comma-separated list of them): {e}"
+        ) from None
 
 
 class SlotProtector:

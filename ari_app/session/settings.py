@@ -35,6 +35,9 @@ class SessionSettings(BaseModel):
     sensitive_slots: list[str] = Field(default_factory=lambda: list(DEFAULT_SENSITIVE_SLOTS))
     # Fernet key (urlsafe base64, 32 bytes) to store sensitive slots encrypted instead of masked.
     # Without one they are masked: nothing can recover them (a takeover asks the caller again).
+    # Several keys, comma-separated: the first encrypts, all decrypt (key rotation). The embedded
+    # stack generates one (see config.Settings._embedded_secrets); set your own for production
+    # and the same on every instance, or a takeover cannot read what another instance wrote.
     encryption_key: SecretStr | None = None
 
     @field_validator("lease_ttl")
