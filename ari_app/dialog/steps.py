@@ -16,7 +16,7 @@ from ari_app.dialog.flows import BranchStep, Condition, Flow, Goto, Slot
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
 from ari_app.dialog.policy import EscalationPolicy
-from ari_app.dialog.redact import redact, redact_slots
+from ari_app.dialog.redact import mask, redact, redact_slots
 from ari_app.dialog.state import Action, CollectDigits, ConversationState, Frame, Hangup, Listen, Say
 from ari_app.dialog.templates import SPOKEN_FORMATS, TemplateError, render, render_value
 from ari_app.dialog.tools import ToolClient, ToolResult
@@ -82,6 +82,18 @@ class StepRunner:
 
     def values(self, state: ConversationState, frame: Frame) -> dict[str, Any]:
         return {**frame.results, **frame.slots, "caller": {"number": state.caller_number or ""}}
+
+    def render_masked(self, text: str, state: ConversationState, frame: Frame, out: TurnOut) -> str:
+        """As ``render``, with every sensitive slot's value masked (for what leaves the call)."""
+        hidden = self.sensitive(state)
+        values = {
+            k: mask(v) if k in hidden and v is not None else v for k, v in self.values(state, frame).items()
+        }
+        try:
+            return render(text, values)
+        except TemplateError as e:
+            out.decision.setdefault("errors", []).append(str(e))
+            return ""
 
     def render(self, text: str, state: ConversationState, frame: Frame, out: TurnOut) -> str:
         try:
@@ -280,7 +292,8 @@ class StepRunner:
                     return
             elif step.kind == "transfer":
                 spec = step.transfer
-                summary = self.render(spec.summary, state, frame, out) if spec.summary else None
+                # The summary goes to a SIP header, the whisper and Redis: sensitive values masked.
+                summary = self.render_masked(spec.summary, state, frame, out) if spec.summary else None
                 self.transfer(
                     out, state, spec.reason, queue=spec.queue, endpoint=spec.endpoint, summary=summary
                 )

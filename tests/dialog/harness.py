@@ -106,6 +106,10 @@ def _expect(step: dict[str, Any], turn: Turn, heard: list[str], where: str) -> N
             f"{where}: transfer reason {t.reason!r}, expected {step['transfer']!r}"
         )
         assert t.summary, f"{where}: transfer without a summary"
+        for text in _list(step.get("summary_says")):
+            assert text in t.summary, f"{where}: summary {t.summary!r} lacks {text!r}"
+        for text in _list(step.get("summary_lacks")):
+            assert text not in t.summary, f"{where}: summary {t.summary!r} leaks {text!r}"
     elif step.get("no_transfer", True) and turn.transfer is not None and "hangup" not in step:
         raise AssertionError(f"{where}: unexpected transfer {turn.transfer}")
     if step.get("hangup"):
