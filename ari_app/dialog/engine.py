@@ -118,6 +118,9 @@ class DialogEngine(IntentRouter):
             out.note("pattern", "low_asr_confidence")
             if state.low_confidence_streak >= self.settings.max_low_confidence:
                 return self.transfer(out, state, "low_confidence")
+            if state.frame is None and state.low_confidence_streak >= 2:  # the request again: menu
+                if self.offer_menu(state, out, "Sorry, I'm having trouble hearing you."):
+                    return
             out.say("Sorry, I didn't quite catch that.")
             return self.reask(state, out, attempt=1)
         if self.policy.is_angry(text):
@@ -283,7 +286,7 @@ class DialogEngine(IntentRouter):
         elif frame.awaiting == "menu":
             limit = self.flow(frame).steps[frame.step].menu.max_retries
         if frame.retries < limit:
-            out.say(message)
+            out.say(_not_again(message, state.last_prompt))
             if not reprompt and frame.awaiting == "slot" and frame.slot:
                 return self.listen_for_keys(self.flow(frame).slots[frame.slot], out)
             return self.reask(state, out, attempt=frame.retries)
@@ -500,3 +503,12 @@ class DialogEngine(IntentRouter):
         out.note("flow", state.frame.flow if state.frame else out.decision.get("flow"))
         out.note("ms", elapsed_ms(started))
         return Turn(actions=out.actions, state=state, decision=out.decision, interim=out.interim)
+
+
+def _not_again(message: str, last: str) -> str:
+    """Never the same words twice in a row: the second time a rejection opens differently (its
+    own first sentence, "That one isn't available.", gives way when the rest still asks)."""
+    if message.strip() != last.strip():
+        return message
+    first, _, rest = message.partition(". ")
+    return f"I'm sorry, that still doesn't work. {rest if rest and len(first) < 40 else message}"

@@ -50,6 +50,19 @@ _NO = re.compile(
 )
 
 
+# "Anything else?" -> "That's all": a no in that context only ("that's it" elsewhere is a yes).
+_DONE = re.compile(
+    r"^\W*(?:(?:no\W+)?(?:that'?s|that\s+is|that\s+will\s+be|that'?ll\s+be)\s+(?:all|it|everything)"
+    r"|nothing\s+(?:else|more)|i'?m\s+(?:good|done|fine|all\s+set)|all\s+set|we'?re\s+(?:good|done))\b",
+    re.I,
+)
+
+
+def done_for_now(text: str) -> bool:
+    """The caller's answer to "anything else?" says they have finished."""
+    return bool(_DONE.search(text))
+
+
 @dataclass(frozen=True)
 class Cues:
     cancel: bool

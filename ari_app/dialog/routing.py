@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 from ari_app.dialog.answers import match_choice
 from ari_app.dialog.filling import fill_given_slots
 from ari_app.dialog.nlu.types import IntentScore
-from ari_app.dialog.repair import split_requests, yes_no
+from ari_app.dialog.repair import done_for_now, split_requests, yes_no
 from ari_app.dialog.state import ConversationState, Frame, Hangup
 from ari_app.dialog.steps import StepRunner, TurnOut
 
 if TYPE_CHECKING:
     pass
+
+
+MENU_SIZE = 4  # requests listed (and offered on the keypad) when a request was not understood
 
 
 class IntentRouter(StepRunner):
@@ -140,6 +143,8 @@ class IntentRouter(StepRunner):
             state.awaiting = "intent"
             return await self._route(state, text, digits, out)
         answer = {"1": "yes", "2": "no"}.get(digits) if digits else self._yes_no(text)
+        if text and done_for_now(text):
+            answer = "no"
         if answer == "no":
             out.say("Thanks for calling. Goodbye.")
             out.actions.append(Hangup("caller_done"))
@@ -160,14 +165,22 @@ class IntentRouter(StepRunner):
         out.note("pattern", "no_match")
         if state.no_match_streak >= self.settings.max_no_match:
             return self.transfer(out, state, "no_match")
-        offered = [self.label(n) for n, f in self.flowset.flows.items() if f.examples and not f.digression][
-            :4
-        ]
-        if state.no_match_streak == 1 or not offered:
+        if state.no_match_streak == 1 or not self.offer_menu(state, out, "Sorry, I still didn't get that."):
             out.say("Sorry, I didn't understand that. How can I help you?")
-        else:
-            listed = ", ".join(offered[:-1]) + f", or {offered[-1]}" if len(offered) > 1 else offered[0]
-            out.say(f"Sorry, I still didn't get that. I can help with {listed}.")
+
+    def offer_menu(self, state: ConversationState, out: TurnOut, lead: str) -> bool:
+        """The second failure to understand a request changes strategy: say what we can do and
+        offer the keypad for it (words still work). False when there is nothing to offer."""
+        flows = [n for n, f in self.flowset.flows.items() if f.examples and not f.digression][:MENU_SIZE]
+        if not flows:
+            return False
+        labels = [self.label(n) for n in flows]
+        listed = ", ".join(labels[:-1]) + f", or {labels[-1]}" if len(labels) > 1 else labels[0]
+        keys = ", ".join(f"{i} for {label}" for i, label in enumerate(labels, 1))
+        out.say(f"{lead} I can help with {listed}. You can also press {keys}.")
+        state.awaiting, state.clarify_options, state.clarify_text = "clarify", flows, ""
+        out.note("pattern", "keypad_menu")
+        return True
 
     async def _llm_route(self, state: ConversationState, text: str, out: TurnOut) -> bool:
         """The optional LLM's proposal, checked and carried out; False when there is none."""

@@ -37,6 +37,10 @@ TOPICS: Mapping[str, tuple[str, ...]] = {
         "is that correct", "right?", "would you like me to", "do you want to", "want me to",
     ),
     "presence": ("are you still there", "still with me"),
+    # Asked to repeat or finish what was just said (a read-back): the same topic again.
+    "again": ("the whole number again", "say the whole number", "go on with the rest", "whole number"),
+    # Explicitly offered the keypad: a caller who has keys for it presses them.
+    "keypad": ("try the keypad", "please type", "type it on your keypad"),
     "request": ("help you", "help with", "what would you like to do", "can i help", "what can i do"),
 }  # fmt: skip
 SILENT_TURNS_BEFORE_HANGUP = 2  # the agent said nothing twice running: it is waiting or gone
@@ -69,9 +73,14 @@ class Persona:
     _pending: str = ""
     _silent: int = 0
     _turns: int = 0
+    _last_topic: str | None = None
 
     def line_for(self, topic: str | None) -> str | bool | None:
         """The next line for ``topic``: text, None (stay silent) or False (nothing: keep listening)."""
+        if topic == "again":
+            topic = self._last_topic
+        elif topic == "keypad" and "keypad" not in self.answers:
+            topic = self._last_topic  # no keys to press: says it again
         key = topic if topic in self.answers else "*"
         lines = self.answers.get(key)
         if topic is None or not lines:
@@ -102,6 +111,8 @@ class Persona:
         if topic == "goodbye":
             return []  # let the agent finish (a failed hand-over offers more); hang up on silence
         line = self.line_for(topic)
+        if topic not in ("again", "keypad", "presence", None):
+            self._last_topic = topic
         if line is False:
             return []  # no question yet (e.g. a pause inside a longer prompt): keep listening
         self.heard.append(self._pending)

@@ -53,3 +53,20 @@ def test_persona_answers_by_topic_rephrases_when_asked_again_and_hangs_up_after_
     assert out[5] == []  # a hand-over: let the agent finish
     assert out[6] is None  # and then silence: hang up
     assert p.heard[-1].startswith("Let me connect you")
+
+
+def test_a_read_back_is_answered_on_the_same_topic_and_the_keypad_with_keys() -> None:
+    said = iter([
+        "What's the phone number on your account?",
+        "I got 5 5 1. That's 9 digits, and I need 10. Please say the whole number again, a little slower.",
+        "Let's try the keypad: please type the 10 digits, then press pound.",
+    ])  # fmt: skip
+    p = Persona({"phone": ["five five five"], "keypad": ["#5551234567#"]}, hear=lambda pcm: next(said))
+    audio = np.ones(160, dtype=np.int16)
+
+    async def turns() -> list:
+        return [await p.decide(audio) for _ in range(3)]
+
+    first, again, keys = asyncio.run(turns())
+    assert first[0].text == again[0].text == "five five five"
+    assert keys == [Dtmf("5551234567#")]
