@@ -26,6 +26,9 @@ class VadSettings(_Section):
     # Reject frames dominated by a DTMF dual tone. None = only for webrtc, which fires on keypresses;
     # silero ignores them by itself (tested) and the guard would double its cost per frame.
     dtmf_guard: bool | None = None
+    # Frames below this level score 0 without running the VAD model (a silent line costs ~µs,
+    # not Silero's ~100 µs). None = always run the model.
+    energy_gate_dbfs: float | None = Field(default=-60.0, ge=-96, le=-20)
 
 
 class OpenAiAsrSettings(_Section):

