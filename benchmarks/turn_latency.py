@@ -377,7 +377,7 @@ async def run(args: argparse.Namespace) -> int:
     rng = random.Random(11)
     target, port = settings.stack.extension, settings.stack.sip_port
     levels_out = []
-    async with AgentProcess(FLOWS, env=env) as agent:
+    async with AgentProcess(FLOWS, env=env, repo=args.agent_repo) as agent:
         for n in args.levels:
             rounds = args.rounds_single if n == 1 else 1
             before = await agent.stats()
@@ -424,6 +424,8 @@ def main() -> int:
                     help="a speech.turn setting for the agent, e.g. end_of_turn_silence_ms=500")  # fmt: skip
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an environment setting for the agent, e.g. ARI_APP_SPEECH__ASR__DECODE_WORKERS=1")  # fmt: skip
+    ap.add_argument("--agent-repo", type=Path, default=None,
+                    help="run the agent from another checkout (e.g. a git worktree of an older commit)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--name", default="turn_latency")
     args = ap.parse_args()

@@ -101,26 +101,35 @@ class EnergyGate:
     ~100 µs a frame (benchmarks/results/frame_cost_*.md). A line that is silent (digital silence,
     comfort noise around -65 dBFS, the caller listening to our prompt) costs a few µs instead.
     Quiet speech sits well above the gate; the turn's first syllables are kept by the
-    endpointer's pre-roll either way.
+    endpointer's pre-roll either way. The model still hears the first ``hold_frames`` of every
+    quiet stretch: its own decay after speech is what the end-of-turn timings were tuned on
+    (gating at once made pauses look 60-100 ms longer and cut callers off mid-sentence).
     """
 
-    def __init__(self, inner: Vad, gate_dbfs: float = -60.0) -> None:
+    def __init__(self, inner: Vad, gate_dbfs: float = -60.0, hold_frames: int = 30) -> None:
         self.inner = inner
         self.name = f"{inner.name}+gate"
         # Mean square of int16 samples at the gate level (no log or sqrt per frame).
         self._floor = (32768.0 * 10 ** (gate_dbfs / 20)) ** 2
+        self.hold_frames = hold_frames
+        self._quiet = 0
         self.skipped = 0
 
     def speech_probability(self, frame: bytes) -> float:
         _check_frame(frame)
         x = np.frombuffer(frame, dtype="<i2").astype(np.float32)
-        if float(np.dot(x, x)) < self._floor * x.size:
-            self.skipped += 1
-            return 0.0
+        if float(np.dot(x, x)) >= self._floor * x.size:
+            self._quiet = 0
+        else:
+            self._quiet += 1
+            if self._quiet > self.hold_frames:
+                self.skipped += 1
+                return 0.0
         return self.inner.speech_probability(frame)
 
     def reset(self) -> None:
         self.inner.reset()
+        self._quiet = 0
 
 
 class SileroVad:

@@ -30,9 +30,15 @@ def cpu_seconds() -> float:
 
 class AgentProcess:
     def __init__(
-        self, flows: list[Path], *, env: dict[str, str] | None = None, log_path: Path | None = None
+        self,
+        flows: list[Path],
+        *,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        repo: Path | None = None,
     ) -> None:
         self.flows = flows
+        self.repo = repo or REPO  # another checkout (e.g. a git worktree of an older commit): A/B runs
         self.env = {**os.environ, **(env or {})}
         self.log_path = log_path or Path("/tmp") / f"ari-app-bench-agent-{os.getpid()}.log"
         self.proc: asyncio.subprocess.Process | None = None
@@ -49,7 +55,7 @@ class AgentProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.common.agent_process", *map(str, self.flows),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
-            cwd=str(REPO), env=self.env,
+            cwd=str(self.repo), env=self.env,
         )  # fmt: skip
         log.close()
         try:
