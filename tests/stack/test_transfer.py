@@ -25,6 +25,7 @@ from ari_app.session.models import CallRecord
 from ari_app.testcaller.agent_phone import AgentCall, AgentPhone
 from ari_app.testcaller.caller import CallReport, Dtmf, Silence, Step, Utterance, WaitForAgent, place_call
 from ari_app.testcaller.rtp_peer import RtpPeer
+from ari_app.web import links
 
 pytestmark = pytest.mark.stack
 
@@ -144,6 +145,30 @@ def call_task(settings: Settings, script: Sequence[Step], listen_s: float = 0.0)
     )
 
 
+# What the caller's date of birth could look like where it leaked (not bare digits: a timestamp
+# in Redis may hold "1985" by chance).
+DOB_FORMS = ("1985-04-12", "04-12-1985", "04/12/1985", "April 12", "April twelfth", "nineteen eighty")
+
+
+async def redis_dump(svc: Service) -> bytes:
+    """Every value of every key the store wrote (hashes, lists, streams, strings)."""
+    r = svc.store.redis.client
+    blob = b""
+    async for key in r.scan_iter(match=f"{svc.store.keys.prefix}:*"):
+        kind = await r.type(key)
+        if kind == b"hash":
+            blob += b"".join((await r.hgetall(key)).values())
+        elif kind == b"list":
+            blob += b"".join(await r.lrange(key, 0, -1))
+        elif kind == b"stream":
+            blob += b"".join(v for _, fields in await r.xrange(key) for v in fields.values())
+        elif kind == b"string":
+            blob += await r.get(key) or b""
+        elif kind in (b"set", b"zset"):
+            blob += b"".join(await r.smembers(key) if kind == b"set" else await r.zrange(key, 0, -1))
+    return blob
+
+
 async def record_of(svc: Service, sid: str) -> CallRecord:
     rec = await svc.store.get(sid)
     assert rec is not None, f"no session record {sid} in Redis"
@@ -184,7 +209,7 @@ async def ringing_call(phone: AgentPhone, timeout: float = 40.0) -> AgentCall:
 
 # ---------------------------------------------------------------------------------- tests
 async def test_warm_transfer_connects_caller_and_agent_with_context(svc, settings, voices, ari,
-                                                                    phone_factory) -> None:  # fmt: skip
+                                                                    phone_factory, capfd) -> None:  # fmt: skip
     svc.settings.transfer.timeout = 20
     phone = await phone_factory(mode="answer", ring_delay_s=0.5).start()
     script = [
@@ -211,8 +236,10 @@ async def test_warm_transfer_connects_caller_and_agent_with_context(svc, setting
     summary = agent.header("X-IVA-Summary") or ""
     assert "Caller asked for a person" in summary and "5551234567" in summary, summary
     iva = {k: v for k, v in agent.headers.items() if k.lower().startswith("x-iva-")}
-    for secret in ("1985", "0412", "04-12", "dob", "****"):
+    for secret in (*DOB_FORMS, "1985", "0412", "dob", "****"):
         assert not any(secret in v for v in iva.values()), f"{secret!r} in SIP headers {iva}"
+    link = agent.header("X-IVA-Link") or ""  # this call's agent page, signed and expiring
+    assert links.verify(sid, link, TOKEN) and not links.verify("another-call", link, TOKEN)
 
     # whisper to the agent only, then the caller's audio
     await wait_for(lambda: agent.answered_at is not None, 5, "agent phone answered")
@@ -253,6 +280,20 @@ async def test_warm_transfer_connects_caller_and_agent_with_context(svc, setting
     assert ctx["transfer"]["outcome"] == "connected" and ctx["caller"]["number"] == CALLER_ID
     assert ctx["slots"]["phone"] == "5551234567" and "1985" not in json.dumps(ctx["slots"])
     assert any("person" in (t["text"] or "").lower() for t in ctx["transcript"]), ctx["transcript"]
+    assert "1985" not in json.dumps(ctx), "the agent page shows the date of birth"
+
+    # nothing the caller said that is sensitive is readable anywhere we keep things
+    assert rec.conversation_state, "no dialogue state stored"
+    everything = await redis_dump(svc)
+    for form in DOB_FORMS:
+        assert form.encode() not in everything, f"{form!r} is in Redis in clear"
+    assert b"enc:" in everything, "the date of birth was not stored encrypted"
+    cached = {p.name for p in (svc.settings.speech.cache_dir / "prompts").glob("*/*.pcm")}
+    allowed = {svc.deps.tts.path_for(t).name for t in svc.deps.prompts}  # type: ignore[union-attr]
+    assert cached <= allowed, "a prompt rendered for this caller was written to the TTS cache"
+    logs = capfd.readouterr().err
+    for form in DOB_FORMS:
+        assert form not in logs, f"{form!r} in the logs"
 
     # the agent hangs up: the caller is hung up too and everything is released
     await agent.hangup()

@@ -26,7 +26,8 @@ _MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _ORD = r"(\d{1,2})(?:st|nd|rd|th)?"
 _YEAR = r"(?:\s+(\d{4}|\d{2}\s+\d{2}))?"
 _MONTH_DAY = re.compile(rf"\b({_MONTH_RE})\s+(?:the\s+)?{_ORD}\b{_YEAR}")
-_DAY_OF_MONTH = re.compile(rf"\b(?:the\s+)?{_ORD}\s+of\s+({_MONTH_RE})\b{_YEAR}")
+# "the 12th of December 1970", and as Whisper writes it: "12th December 1970", "15th and August".
+_DAY_OF_MONTH = re.compile(rf"\b(?:the\s+)?{_ORD}\s+(?:of\s+|and\s+)?({_MONTH_RE})\b{_YEAR}")
 _DAY_NEXT_MONTH = re.compile(rf"\bthe\s+{_ORD}\s+of\s+(next|this)\s+month\b")
 _BARE_ORDINAL = re.compile(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b|\b(\d{1,2})(?:st|nd|rd|th)\b")
 _NUMERIC = re.compile(r"\b(\d{1,2})[/-](\d{1,2})(?:[/-](\d{2,4}))?\b")
@@ -194,6 +195,8 @@ def _relative_date(norm: str, now: datetime) -> _Found | None:
         return None
     phrase = re.sub(r"\bthis (?=(mon|tues|wednes|thurs|fri|satur|sun)day)", "", norm)
     phrase = phrase.replace("the day after tomorrow", "in 2 days")
+    phrase = re.sub(r"\b(?:the|a|one) week from (today|tomorrow)\b",
+                    lambda m: "in 7 days" if m.group(1) == "today" else "in 8 days", phrase)  # fmt: skip
     result, ctx = _CALENDAR.parseDT(phrase, sourceTime=now)
     if not ctx.hasDate:
         return None
