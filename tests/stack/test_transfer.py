@@ -150,11 +150,16 @@ def call_task(settings: Settings, script: Sequence[Step], listen_s: float = 0.0)
 DOB_FORMS = ("1985-04-12", "04-12-1985", "04/12/1985", "April 12", "April twelfth", "nineteen eighty")
 
 
-async def redis_dump(svc: Service) -> bytes:
-    """Every value of every key the store wrote (hashes, lists, streams, strings)."""
+async def redis_dump(svc: Service, sid: str) -> bytes:
+    """Every value of every key the store wrote for this call (hashes, lists, streams, strings)
+    and of the shared index keys. Other calls' keys are left out: Redis keeps the records of
+    earlier runs for the retention period."""
     r = svc.store.redis.client
+    p = svc.store.keys.prefix
     blob = b""
-    async for key in r.scan_iter(match=f"{svc.store.keys.prefix}:*"):
+    keys = [k async for k in r.scan_iter(match=f"{p}:call:{sid}*")]
+    keys += [k async for k in r.scan_iter(match=f"{p}:*") if not k.startswith(f"{p}:call:".encode())]
+    for key in keys:
         kind = await r.type(key)
         if kind == b"hash":
             blob += b"".join((await r.hgetall(key)).values())
@@ -284,14 +289,16 @@ async def test_warm_transfer_connects_caller_and_agent_with_context(svc, setting
 
     # nothing the caller said that is sensitive is readable anywhere we keep things
     assert rec.conversation_state, "no dialogue state stored"
-    everything = await redis_dump(svc)
+    everything = await redis_dump(svc, sid)
     for form in DOB_FORMS:
         assert form.encode() not in everything, f"{form!r} is in Redis in clear"
     assert b"enc:" in everything, "the date of birth was not stored encrypted"
     cached = {p.name for p in (svc.settings.speech.cache_dir / "prompts").glob("*/*.pcm")}
     allowed = {svc.deps.tts.path_for(t).name for t in svc.deps.prompts}  # type: ignore[union-attr]
     assert cached <= allowed, "a prompt rendered for this caller was written to the TTS cache"
-    logs = capfd.readouterr().err
+    out = capfd.readouterr()
+    logs = out.out + out.err
+    assert "call." in logs, "no log lines were captured to scan"
     for form in DOB_FORMS:
         assert form not in logs, f"{form!r} in the logs"
 
