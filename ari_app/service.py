@@ -82,13 +82,16 @@ def load_agent_deps(settings: Settings, flow_paths: list[Path], store: Any = Non
 
         llm = LlmCommander(settings.dialog.llm)
         log.info("agent.llm", base_url=settings.dialog.llm.base_url, model=settings.dialog.llm.model)
-    engine = DialogEngine(
-        flowset, build_understanding(settings), ToolClient(), settings.dialog.policy, llm=llm
-    )
+    before = stage_cpu.thread_ids()
+    understanding = build_understanding(settings)
+    stage_cpu.tag_new_threads("nlu_engine_threads", before)
+    engine = DialogEngine(flowset, understanding, ToolClient(), settings.dialog.policy, llm=llm)
     sp = settings.speech
     make_vad(sp.vad)  # fail now, not on the first call, if the VAD package is missing
     asr = make_asr(sp.asr, sp.cache_dir)
+    before = stage_cpu.thread_ids()
     tts = make_tts(sp.tts, sp.cache_dir if sp.prompt_cache else None, sp.prompt_cache_max_mb)
+    stage_cpu.tag_new_threads("tts_engine_threads", before)
     log.info("agent.loaded", seconds=round(time.monotonic() - t0, 2), flows=sorted(flowset.flows))
     return AgentDeps(engine=engine, vad_factory=lambda: make_vad(sp.vad), asr=asr, tts=tts,
                      settings=settings, store=store, prompts=fixed_prompts(flowset),

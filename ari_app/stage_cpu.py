@@ -6,11 +6,16 @@ wraps its synchronous work in ``measured(stage)``, which adds the thread's CPU t
 time: a thread waiting for a lock or the GIL is not charged) to ``iva_stage_cpu_seconds``. Only
 synchronous sections are wrapped: around an ``await`` other coroutines would be charged too.
 ``snapshot()`` adds the process total and the event loop's unattributed remainder.
+
+Engines that compute in their own native threads (CTranslate2's Whisper workers, onnxruntime's
+pools) are charged by thread: ``tag_new_threads(stage, before)`` after loading an engine claims
+the threads it started, and their CPU (from /proc) is reported as that stage.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +29,20 @@ LOOP_STAGES = ("rtp_in", "rtp_out", "vad", "endpointing", "barge_in", "nlu", "di
 _totals: dict[str, float] = {}
 _lock = threading.Lock()
 _loop_thread: int | None = None
+_tagged: dict[int, str] = {}  # native thread id -> the stage whose engine started it
+
+
+def thread_ids() -> set[int]:
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:  # not Linux: no per-thread accounting
+        return set()
+
+
+def tag_new_threads(stage: str, before: set[int]) -> None:
+    """Charge the threads started since ``before`` (an engine's own pool) to ``stage``."""
+    for tid in thread_ids() - before:
+        _tagged.setdefault(tid, stage)
 
 
 def mark_loop_thread() -> None:
@@ -79,4 +98,8 @@ def snapshot() -> dict[str, float]:
     loop = _thread_cpu(_loop_thread) if _loop_thread is not None else None
     if loop is not None:
         out["event_loop_other"] = max(0.0, loop - sum(out.get(s, 0.0) for s in LOOP_STAGES))
+    for tid, stage in list(_tagged.items()):
+        cpu = _thread_cpu(tid)
+        if cpu is not None:
+            out[stage] = out.get(stage, 0.0) + cpu
     return {k: round(v, 4) for k, v in out.items()}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 import numpy as np
 
+from ari_app import stage_cpu
 from ari_app.media.constants import SAMPLE_RATE
 from ari_app.speech.audio import pcm_ms, pcm_to_float, resample, wav_bytes
 from ari_app.speech.errors import SpeechEngineError, import_engine_module
@@ -83,6 +84,7 @@ class WhisperAsr:
         scheduler: DecodeScheduler | None = None,
     ) -> None:
         fw = import_engine_module("ASR", "whisper", "faster_whisper", "faster-whisper")
+        before = stage_cpu.thread_ids()
         path = model_dir(model, cache_dir or Path.home() / ".cache" / "ari-app" / "speech")
         try:
             self._scheduler = scheduler or DecodeScheduler(workers=1)
@@ -99,6 +101,7 @@ class WhisperAsr:
         self.language = language
         self._short = ShortContextDecoder(self._model, language, context_s) if context_s < 30 else None
         self._decode(np.zeros(WHISPER_RATE // 2, dtype=np.float32))  # warm-up: first call is slow
+        stage_cpu.tag_new_threads("asr_engine_threads", before)
 
     def _decode(
         self, audio16k: np.ndarray, expect: Expectation | None = None

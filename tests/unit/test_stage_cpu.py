@@ -39,3 +39,24 @@ async def test_a_loop_section_is_not_charged_for_loop_stages_that_ran_inside_it(
     assert 0.015 <= after["dialogue"] - before.get("dialogue", 0.0) < 0.045
     assert after["process"] > before["process"]
     assert "event_loop_other" in after
+
+
+def test_an_engines_own_threads_are_charged_to_its_stage() -> None:
+    import threading
+
+    before = stage_cpu.thread_ids()
+    done = threading.Event()
+
+    def engine_pool() -> None:  # stands in for a native pool (CTranslate2, onnxruntime)
+        _burn(0.05)
+        done.wait(5)
+
+    t = threading.Thread(target=engine_pool)
+    t.start()
+    stage_cpu.tag_new_threads("test_engine_threads", before)
+    try:
+        time.sleep(0.12)
+        assert stage_cpu.snapshot().get("test_engine_threads", 0.0) >= 0.03
+    finally:
+        done.set()
+        t.join()
