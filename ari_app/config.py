@@ -237,7 +237,7 @@ def _describe(err: ValidationError, origin: str) -> str:
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         value = e.get("input")
-        if "password" in key or "secret" in key or "token" in key:
+        if any(w in key for w in ("password", "secret", "token", "key")):
             value = "***"
         if e["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown setting (check the spelling) in {origin}")

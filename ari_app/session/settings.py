@@ -40,6 +40,27 @@ class SessionSettings(BaseModel):
     # and the same on every instance, or a takeover cannot read what another instance wrote.
     encryption_key: SecretStr | None = None
 
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, v: SecretStr | None) -> SecretStr | None:
+        """A bad key stops the start-up (no call is accepted and nothing is written in clear)."""
+        if v is None:
+            return v
+        from cryptography.fernet import Fernet
+
+        keys = [k.strip() for k in v.get_secret_value().split(",") if k.strip()]
+        if not keys:
+            raise ValueError("is empty: give a Fernet key, or leave it unset to mask instead")
+        for n, key in enumerate(keys, 1):
+            try:
+                Fernet(key.encode())
+            except ValueError:
+                raise ValueError(
+                    f"key {n} of {len(keys)} is not a Fernet key (32 url-safe base64 bytes; make one with "
+                    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+                ) from None
+        return v
+
     @field_validator("lease_ttl")
     @classmethod
     def _ttl_covers_heartbeats(cls, v: float, info) -> float:  # type: ignore[no-untyped-def]

@@ -32,5 +32,5 @@ def test_a_key_that_is_gone_loses_the_value_not_the_call() -> None:
 
 
 def test_a_bad_key_is_refused_at_start() -> None:
-    with pytest.raises(ValueError, match=r"session\.encryption_key is not a valid Fernet key"):
+    with pytest.raises(ValueError, match="is not a Fernet key"):
         _protector("not-a-key")
