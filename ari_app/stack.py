@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -60,6 +61,10 @@ def placeholders(s: Settings) -> dict[str, str]:
     }
 
 
+def _loopback_bind(host: str) -> bool:
+    return host.startswith("127.") or host in ("::1", "localhost")
+
+
 def render_config(s: Settings, dest: Path) -> list[Path]:
     """Write our Asterisk config with values from settings into ``dest`` (over Debian's files)."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -68,6 +73,10 @@ def render_config(s: Settings, dest: Path) -> list[Path]:
     for d in CONF_DIRS:
         for src in sorted(d.glob("*.conf")):
             text = src.read_text()
+            if not _loopback_bind(s.stack.bind):  # unauthenticated lab endpoints never face a network
+                text = re.sub(r"; @@LAB-ONLY-BEGIN@@.*?; @@LAB-ONLY-END@@\n",
+                              "; (lab-only endpoint left out: stack.bind is not loopback)\n", text, flags=re.S)  # fmt: skip
+            text = text.replace("; @@LAB-ONLY-BEGIN@@\n", "").replace("; @@LAB-ONLY-END@@\n", "")
             for k, v in values.items():
                 text = text.replace(f"@@{k}@@", v)
             out = dest / src.name

@@ -61,6 +61,15 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert load_settings(cfg).ari.app == "from-env"
 
 
+def test_the_unauthenticated_lab_caller_endpoint_exists_only_on_loopback(tmp_path: Path) -> None:
+    lab = {p.name: p.read_text() for p in stack.render_config(load_settings(), tmp_path / "lab")}
+    assert "[caller](endpoint-tpl)" in lab["pjsip.conf"] and "LAB-ONLY" not in lab["pjsip.conf"]
+    exposed = load_settings(stack={"bind": "192.0.2.10", "softphone_password": "a-real-secret"})
+    out = {p.name: p.read_text() for p in stack.render_config(exposed, tmp_path / "lan")}["pjsip.conf"]
+    assert "[caller]" not in out and "trust_id_inbound" not in out
+    assert "[softphone-auth]" in out and "password = a-real-secret" in out  # authenticated ones stay
+
+
 def test_asterisk_config_renders_completely(tmp_path: Path) -> None:
     s = load_settings(ari={"username": "pbx-agent", "password": "pw-123", "app": "iva"})
     written = {p.name: p.read_text() for p in stack.render_config(s, tmp_path)}
