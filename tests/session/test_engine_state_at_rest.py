@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 
 from ari_app.dialog.nlu import build_understanding
 from tests.dialog.harness import run_conversation, start_backend
+from tests.redis_scan import values_of
 from tests.session.conftest import StoreFactory, new_record
 
 pytestmark = [pytest.mark.stack, pytest.mark.models]
@@ -34,18 +35,7 @@ async def _engine_state() -> dict:
 
 
 async def _everything(redis: aioredis.Redis, prefix: str) -> bytes:
-    blob = b""
-    async for key in redis.scan_iter(match=f"{prefix}:*"):
-        kind = await redis.type(key)
-        if kind == b"hash":
-            blob += b"".join((await redis.hgetall(key)).values())
-        elif kind == b"list":
-            blob += b"".join(await redis.lrange(key, 0, -1))
-        elif kind == b"stream":
-            blob += b"".join(v for _, fields in await redis.xrange(key) for v in fields.values())
-        elif kind == b"string":
-            blob += await redis.get(key) or b""
-    return blob
+    return await values_of(redis, [k async for k in redis.scan_iter(match=f"{prefix}:*")])
 
 
 @pytest.mark.parametrize("encrypted", [True, False], ids=["with-key", "masked"])

@@ -26,6 +26,7 @@ from ari_app.testcaller.agent_phone import AgentCall, AgentPhone
 from ari_app.testcaller.caller import CallReport, Dtmf, Silence, Step, Utterance, WaitForAgent, place_call
 from ari_app.testcaller.rtp_peer import RtpPeer
 from ari_app.web import links
+from tests.redis_scan import values_of
 
 pytestmark = pytest.mark.stack
 
@@ -151,27 +152,12 @@ DOB_FORMS = ("1985-04-12", "04-12-1985", "04/12/1985", "April 12", "April twelft
 
 
 async def redis_dump(svc: Service, sid: str) -> bytes:
-    """Every value of every key the store wrote for this call (hashes, lists, streams, strings)
-    and of the shared index keys. Other calls' keys are left out: Redis keeps the records of
-    earlier runs for the retention period."""
-    r = svc.store.redis.client
-    p = svc.store.keys.prefix
-    blob = b""
+    """Every value the store wrote for this call, and of the shared index keys. Other calls'
+    keys are left out: Redis keeps the records of earlier runs for the retention period."""
+    r, p = svc.store.redis.client, svc.store.keys.prefix
     keys = [k async for k in r.scan_iter(match=f"{p}:call:{sid}*")]
     keys += [k async for k in r.scan_iter(match=f"{p}:*") if not k.startswith(f"{p}:call:".encode())]
-    for key in keys:
-        kind = await r.type(key)
-        if kind == b"hash":
-            blob += b"".join((await r.hgetall(key)).values())
-        elif kind == b"list":
-            blob += b"".join(await r.lrange(key, 0, -1))
-        elif kind == b"stream":
-            blob += b"".join(v for _, fields in await r.xrange(key) for v in fields.values())
-        elif kind == b"string":
-            blob += await r.get(key) or b""
-        elif kind in (b"set", b"zset"):
-            blob += b"".join(await r.smembers(key) if kind == b"set" else await r.zrange(key, 0, -1))
-    return blob
+    return await values_of(r, keys)
 
 
 async def record_of(svc: Service, sid: str) -> CallRecord:
