@@ -122,7 +122,8 @@ class DialogEngine(IntentRouter):
                 if self.offer_menu(state, out, "Sorry, I'm having trouble hearing you."):
                     return
             out.say("Sorry, I didn't quite catch that.")
-            return self.reask(state, out, attempt=1)
+            # Each unclear answer in a row gets the next reprompt: never the same words twice.
+            return self.reask(state, out, attempt=state.low_confidence_streak)
         if self.policy.is_angry(text):
             out.note("pattern", "anger")
             return self.transfer(out, state, "anger")

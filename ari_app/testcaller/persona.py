@@ -43,6 +43,7 @@ TOPICS: Mapping[str, tuple[str, ...]] = {
     "keypad": ("try the keypad", "please type", "type it on your keypad"),
     "request": ("help you", "help with", "what would you like to do", "can i help", "what can i do"),
 }  # fmt: skip
+DIGIT_TOPICS = ("phone", "order")  # the questions a persona's "keypad" keys answer
 SILENT_TURNS_BEFORE_HANGUP = 2  # the agent said nothing twice running: it is waiting or gone
 
 
@@ -79,8 +80,8 @@ class Persona:
         """The next line for ``topic``: text, None (stay silent) or False (nothing: keep listening)."""
         if topic == "again":
             topic = self._last_topic
-        elif topic == "keypad" and "keypad" not in self.answers:
-            topic = self._last_topic  # no keys to press: says it again
+        elif topic == "keypad" and ("keypad" not in self.answers or self._last_topic not in DIGIT_TOPICS):
+            topic = self._last_topic  # no keys for this question: says it again
         key = topic if topic in self.answers else "*"
         lines = self.answers.get(key)
         if topic is None or not lines:
