@@ -152,7 +152,7 @@ SCENARIOS = [
       refunded),
     S("wrong_credentials", "held_out", RMS,
       {"request": ("I need a refund for a double charge.", "The refund, please."), "phone": ("five five five, zero zero zero, one one one one",), "keypad": ("#5550001111#",),
-       "birth": ("March third, nineteen ninety",), "closing": ("nothing else",)},
+       "birth": ("March third, nineteen ninety",), "confirm": ("yes",), "closing": ("nothing else",)},
       nothing_changed_and(said("couldn't find an account"))),
     S("noisy_reschedule", "held_out", AWB,
       {"request": ("I'd like to reschedule my appointment please.", "Rescheduling, please."), "phone": ("#5551234567#",), "birth": DOB,

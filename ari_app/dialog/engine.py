@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ari_app.dialog.answers import Rejected, Understanding, from_text, match_choice, validate
-from ari_app.dialog.filling import Heard, fill_given_slots, read_keyed, read_spoken
+from ari_app.dialog.filling import Heard, fill_given_slots, grouped, read_keyed, read_spoken, unsure_number
 from ari_app.dialog.flows import Goto, PatternOverride
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
@@ -25,7 +25,7 @@ from ari_app.dialog.policy import EscalationPolicy, PolicySettings
 from ari_app.dialog.redact import mask, redact
 from ari_app.dialog.repair import CHANGE_REQUEST, Cues, detect
 from ari_app.dialog.routing import IntentRouter
-from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Turn
+from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Listen, Turn
 from ari_app.dialog.steps import OnAction, TurnOut, elapsed_ms
 from ari_app.dialog.templates import SPOKEN_FORMATS
 from ari_app.dialog.tools import ToolClient
@@ -140,7 +140,9 @@ class DialogEngine(IntentRouter):
         frame = state.frame
         if frame is not None and frame.awaiting:
             if frame.awaiting == "slot":
-                return await self._slot_answer(state, frame, text, digits, cues, out, caller.alternatives)
+                return await self._slot_answer(
+                    state, frame, text, digits, cues, out, caller.alternatives, caller.asr_confidence
+                )
             return await self._answer(state, frame, text, digits, cues, out)
         if state.awaiting == "clarify":
             return await self._clarified(state, text, digits, out)
@@ -209,12 +211,37 @@ class DialogEngine(IntentRouter):
     async def _answer(
         self, state: ConversationState, frame: Frame, text: str, digits: str, cues: Cues, out: TurnOut
     ) -> None:
+        if frame.awaiting == "confirm_value":
+            return await self._value_confirmed(state, frame, text, digits, cues, out)
         if frame.awaiting == "confirm":
             return await self._confirm_answer(state, frame, text, digits, cues, out)
         if frame.awaiting == "confirm_which":
             return await self._which_answer(state, frame, text, digits, cues, out)
         if frame.awaiting == "menu":
             return await self._menu_answer(state, frame, text, digits, out)
+
+    async def _value_confirmed(
+        self, state: ConversationState, frame: Frame, text: str, digits: str, cues: Cues, out: TurnOut
+    ) -> None:
+        """The caller's answer to "I have 5 5 5 ... Is that right?"."""
+        name = frame.slot or ""
+        value = frame.tentative.pop(name, None)
+        frame.awaiting = "slot"
+        answer = {"1": "yes", "2": "no"}.get(digits) if digits else self._yes_no(text)
+        if answer == "yes" and value is not None:
+            frame.slots[name] = value
+            state.no_match_streak = state.low_confidence_streak = 0
+            out.note("filled", {name: value})
+            await self.run(state, out)
+            return
+        if len(digits) > 1 or any(ch.isdigit() for ch in text):  # "no, it's 5 5 5 ...": the new number
+            return await self._slot_answer(state, frame, text, digits, cues, out)
+        if answer == "no" or value is None:
+            frame.retries += 1
+            out.say("Sorry about that. Let's try again.")
+            return self.reask(state, out, attempt=max(1, frame.retries))
+        # Neither yes nor no ("no, it's 5 5 5 ...", or the number again): read it as the answer.
+        await self._slot_answer(state, frame, text, digits, cues, out)
 
     async def _slot_answer(
         self,
@@ -225,6 +252,7 @@ class DialogEngine(IntentRouter):
         cues: Cues,
         out: TurnOut,
         alternatives: tuple[str, ...] = (),
+        confidence: float = 1.0,
     ) -> None:
         name = frame.slot or ""
         slot = self.flow(frame).slots[name]
@@ -253,6 +281,13 @@ class DialogEngine(IntentRouter):
         if given:
             flow_slots = self.flow(frame).slots
             out.note("also_filled", {n: mask(v) if flow_slots[n].sensitive else v for n, v in given.items()})
+        if value is not None and not digits and unsure_number(slot, str(value), tries, confidence):
+            # Read a long number back before using it: a wrong digit costs the whole call later.
+            frame.tentative[name], frame.awaiting = str(value), "confirm_value"
+            out.note("pattern", "confirm_value")
+            out.say(f"I have {grouped(str(value))}. Is that right?")
+            out.actions.append(Listen("yes_no"))
+            return
         if value is not None:
             frame.slots[name] = value
             state.no_match_streak = state.low_confidence_streak = 0

@@ -93,6 +93,19 @@ def near_miss_digits(
     return found
 
 
+CONFIRM_BELOW = 0.55  # ASR confidence under which a long spoken number is read back first
+
+
+def unsure_number(slot: Slot, value: str, tries: Sequence[Heard], confidence: float) -> bool:
+    """A long spoken number worth reading back: heard at low confidence, or another hypothesis
+    gives a different valid number. Never for sensitive slots (they are not said back)."""
+    want = expected_digits(slot)
+    if slot.sensitive or not want or want < NEAR_MISS_MIN_DIGITS or not value.isdigit():
+        return False
+    rivals = {str(h.value) for h in tries if h.value is not None} - {value}
+    return confidence < CONFIRM_BELOW or bool(rivals)
+
+
 def near_miss_prompt(slot: Slot, digits: str) -> str:
     want = expected_digits(slot)
     what = slot.label or "the number"

@@ -105,6 +105,9 @@ class Frame:
     # A digit string heard before its question, a digit or two off (ASR lost or doubled one):
     # said back when the slot is asked, so the caller knows what to fix.
     near_miss: dict[str, str] = field(default_factory=dict)
+    # A long number heard unsurely (low confidence, or hypotheses that disagree), read back and
+    # waiting for the caller's yes before it fills its slot (awaiting == "confirm_value").
+    tentative: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

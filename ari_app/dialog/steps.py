@@ -11,7 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from ari_app.dialog.answers import Rejected, from_text, validate
-from ari_app.dialog.filling import expected_digits, fill_given_slots, near_miss_digits, near_miss_prompt
+from ari_app.dialog.filling import (
+    expected_digits,
+    fill_given_slots,
+    grouped,
+    near_miss_digits,
+    near_miss_prompt,
+)
 from ari_app.dialog.flows import BranchStep, Condition, Flow, Goto, Slot
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
@@ -175,7 +181,10 @@ class StepRunner:
             state.awaiting = "intent"
             return
         step = self.flow(frame).steps[frame.step]
-        if frame.awaiting == "slot" and frame.slot:
+        if frame.awaiting == "confirm_value" and frame.slot and frame.slot in frame.tentative:
+            out.say(f"I have {grouped(frame.tentative[frame.slot])}. Is that right?")
+        elif frame.awaiting in ("slot", "confirm_value") and frame.slot:
+            frame.awaiting = "slot"
             self.ask_slot(state, frame, frame.slot, out, attempt)
         elif frame.awaiting == "confirm":
             out.say(self.render(step.confirm, state, frame, out))

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 MASK = "****"
 ENCRYPTED_PREFIX = "enc:"
-_SLOT_FIELDS = ("slots", "partial", "near_miss")  # per-frame dicts keyed by slot name
+_SLOT_FIELDS = ("slots", "partial", "near_miss", "tentative")  # per-frame dicts keyed by slot name
 
 
 def mask_value(value: Any) -> str:
