@@ -11,6 +11,7 @@ ready to be stored (``state.to_dict()``) and resumed anywhere (``ConversationSta
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -25,7 +26,7 @@ from ari_app.dialog.policy import EscalationPolicy, PolicySettings
 from ari_app.dialog.redact import mask, redact
 from ari_app.dialog.repair import CHANGE_REQUEST, Cues, detect
 from ari_app.dialog.routing import IntentRouter
-from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Listen, Turn
+from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Listen, Say, Turn
 from ari_app.dialog.steps import OnAction, TurnOut, elapsed_ms
 from ari_app.dialog.templates import SPOKEN_FORMATS
 from ari_app.dialog.tools import ToolClient
@@ -122,8 +123,10 @@ class DialogEngine(IntentRouter):
                 if self.offer_menu(state, out, "Sorry, I'm having trouble hearing you."):
                     return
             out.say("Sorry, I didn't quite catch that.")
-            # Each unclear answer in a row gets the next reprompt: never the same words twice.
-            return self.reask(state, out, attempt=state.low_confidence_streak)
+            # Each unclear answer gets the next reprompt (after this question's other failures
+            # too): never the same words twice.
+            tried = state.frame.retries if state.frame is not None else 0
+            return self.reask(state, out, attempt=state.low_confidence_streak + tried)
         if self.policy.is_angry(text):
             out.note("pattern", "anger")
             return self.transfer(out, state, "anger")
@@ -529,6 +532,8 @@ class DialogEngine(IntentRouter):
         out.note("input_masked", shown != heard)  # the record keeps only the masked form
 
     def _finish(self, state: ConversationState, out: TurnOut, started: float) -> Turn:
+        if out.decision.get("pattern") != "repeat":
+            _never_twice(out, state.last_prompt)
         says = [a.text for a in out.actions if getattr(a, "kind", "") == "say" and a.text]
         secrets = self.secrets(state)
         for text in says:
@@ -548,3 +553,23 @@ def _not_again(message: str, last: str) -> str:
         return message
     first, _, rest = message.partition(". ")
     return f"I'm sorry, that still doesn't work. {rest if rest and len(first) < 40 else message}"
+
+
+STILL_DID_NOT_CATCH = "I'm sorry, I still didn't catch that."
+
+
+def _never_twice(out: TurnOut, last: str) -> None:
+    """The last guard of "never the same reprompt twice in a row": when this turn would say
+    exactly what the last one said (two failure paths can land on the same prompt), its opening
+    changes: the caller hears that we know we are asking again."""
+    says = [(i, a) for i, a in enumerate(out.actions) if isinstance(a, Say) and a.text]
+    if not says or not last:
+        return
+    i, first = says[0]
+    whole = " ".join(a.text for _, a in says) == last
+    same_apology = len(says) > 1 and first.text.startswith("Sorry") and last.startswith(first.text + " ")
+    if not (whole or same_apology):
+        return
+    text = STILL_DID_NOT_CATCH if len(says) > 1 else f"Sorry, once more: {first.text}"
+    out.actions[i] = dataclasses.replace(first, text=text)
+    out.note("varied", True)
