@@ -8,15 +8,17 @@ import contextlib
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, credentials: str = "") -> None:
         self.target = (target_host, target_port)
+        self.credentials = credentials  # ":password" (or "user:password") of the Redis behind it
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f"{self.credentials}@" if self.credentials else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     async def start(self) -> None:
         """Listen (again) on the same port as before, or a free one the first time."""

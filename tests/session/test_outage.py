@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -29,7 +30,8 @@ async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no
 
 @pytest.fixture
 async def proxy(real_stack: stack.StackState, settings: Settings) -> AsyncIterator[TcpProxy]:
-    p = TcpProxy(settings.stack.bind, settings.stack.redis_port)
+    credentials = urlsplit(settings.redis.url).netloc.rpartition("@")[0]  # the stack's password
+    p = TcpProxy(settings.stack.bind, settings.stack.redis_port, credentials)
     await p.start()
     yield p
     if p._server and p._server.is_serving():

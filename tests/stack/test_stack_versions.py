@@ -288,7 +288,7 @@ def test_down_returns_when_everything_is_gone_and_up_right_after_works(real_stac
         second = stack.up(s)  # immediately: nothing of the first run stands in the way
         assert {second.asterisk_pid, second.redis_pid}.isdisjoint(stopped)
         assert stack.status(s)["running"] and stack._ari_ready(s)
-        assert stack._redis_ready(s.stack.redis_port, s.stack.bind)
+        assert stack._redis_ready(s, s.stack.bind)
     finally:
         last = stack.read_state(s)
         stack.down(s)
