@@ -50,6 +50,10 @@ SILENT_TURNS_BEFORE_HANGUP = 2  # the agent said nothing twice running: it is wa
 def topic_of(text: str) -> str | None:
     """The topic of the last question in what the agent said (None: no question recognised)."""
     low = " ".join(re.sub(r"[^a-z0-9?' ]+", " ", text.lower()).split())
+    # A keypad menu of requests ("I can help with ... You can also press 1 for ..."): a caller
+    # with a key for theirs presses it (Persona falls back to saying the request again).
+    if "i can help with" in low and "press 1 for" in low:
+        return "menu"
     best: tuple[int, int, str] | None = None
     for topic, marks in TOPICS.items():
         for mark in marks:
@@ -80,6 +84,8 @@ class Persona:
         """The next line for ``topic``: text, None (stay silent) or False (nothing: keep listening)."""
         if topic == "again":
             topic = self._last_topic
+        elif topic == "menu" and "menu" not in self.answers:
+            topic = "request"
         elif topic == "keypad" and ("keypad" not in self.answers or self._last_topic not in DIGIT_TOPICS):
             topic = self._last_topic  # no keys for this question: says it again
         key = topic if topic in self.answers else "*"

@@ -70,3 +70,14 @@ def test_a_read_back_is_answered_on_the_same_topic_and_the_keypad_with_keys() ->
     first, again, keys = asyncio.run(turns())
     assert first[0].text == again[0].text == "five five five"
     assert keys == [Dtmf("5551234567#")]
+
+
+def test_a_keypad_menu_of_requests_is_not_a_keypad_menu_of_times() -> None:
+    menu = (
+        "I can help with rescheduling your appointment or the refund. You can also press 1 for rescheduling."
+    )
+    assert topic_of(menu) == "menu"
+    assert (
+        topic_of("I have 9 AM or 2 PM. Which time would you like? You can also press 1 for the first one.")
+        == "time"
+    )
