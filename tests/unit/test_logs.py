@@ -26,13 +26,22 @@ def test_card_numbers_and_secret_keys_are_masked() -> None:
 def test_standard_library_log_lines_go_through_the_same_redaction(capsys) -> None:
     import logging
 
+    import structlog
+
     from ari_app.logs import configure_logging
 
-    configure_logging("info")
-    logging.getLogger("some.library").warning(
-        "cannot reach redis://iva:s3cret-pw@10.0.0.5:6390/0 for card 4111 1111 1111 1111"
-    )
-    err = capsys.readouterr().err
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, structlog.get_config())
+    try:  # configure_logging binds the (captured) stderr of this test: undone below
+        configure_logging("info")
+        logging.getLogger("some.library").warning(
+            "cannot reach redis://iva:s3cret-pw@10.0.0.5:6390/0 for card 4111 1111 1111 1111"
+        )
+        err = capsys.readouterr().err
+    finally:
+        root.handlers = saved[0]
+        root.setLevel(saved[1])
+        structlog.configure(**saved[2])
     assert "s3cret-pw" not in err and "redis://***@10.0.0.5:6390/0" in err
     assert "4111 1111" not in err and "****1111" in err
 
