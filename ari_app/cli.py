@@ -18,6 +18,7 @@ from rich.table import Table
 from ari_app import rootfs
 from ari_app import stack as stack_mod
 from ari_app.config import ConfigError, Settings, load_settings
+from ari_app.errors import user_error
 
 app = typer.Typer(help="A local intelligent virtual agent for Asterisk.", no_args_is_help=True)
 stack_app = typer.Typer(help="The embedded dev stack: Asterisk 22 (chroot) + Redis on loopback.")
@@ -32,19 +33,26 @@ ConfigOpt = Annotated[
 
 
 def fail(msg: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {msg}")
+    # escape: flow and config messages hold key paths like steps[3]; soft_wrap: grep-able lines
+    console.print(f"[bold red]error:[/] {escape(msg)}", soft_wrap=True)
     return typer.Exit(2)
 
 
 def friendly(fn):
-    """Turn our expected error types into one-line messages."""
+    """Turn the errors an admin can cause (config, flows, files, the stack) into one message and
+    exit code 2; anything else is our bug and keeps its traceback."""
 
     @wraps(fn)
     def wrapper(*a, **kw):
         try:
             return fn(*a, **kw)
-        except (ConfigError, stack_mod.StackError) as e:
+        except stack_mod.StackError as e:
             raise fail(str(e)) from None
+        except Exception as e:
+            msg = user_error(e)
+            if msg is None:
+                raise
+            raise fail(msg) from None
 
     return wrapper
 
@@ -158,11 +166,13 @@ def serve(config: ConfigOpt = None, flows: FlowsArg = None) -> None:
     import asyncio
 
     from ari_app.logs import configure_logging
-    from ari_app.service import Service, run_forever
+    from ari_app.service import Service, preflight, run_forever
 
     s = settings(config)
+    service = Service(s, flows)
+    preflight(service.flow_paths)  # a bad flow file is reported before Redis or ARI is contacted
     configure_logging(s.log_level)
-    asyncio.run(run_forever(Service(s, flows)))
+    asyncio.run(run_forever(service))
 
 
 @app.command("demo")
@@ -173,8 +183,10 @@ def demo(config: ConfigOpt = None, no_stay: Annotated[bool, typer.Option("--no-s
 
     from ari_app.demo import run_demo
     from ari_app.logs import configure_logging
+    from ari_app.service import DEFAULT_FLOWS, preflight
 
     s = settings(config)
+    preflight(DEFAULT_FLOWS)  # before the stack is started
     configure_logging(os.environ.get("ARI_APP_DEMO_LOG", "warning"))
     raise typer.Exit(asyncio.run(run_demo(s, stay_up=not no_stay)))
 

@@ -112,6 +112,15 @@ class RedisSettings(_Section):
         return v
 
 
+def _check_port_range(lo_key: str, hi_key: str, lo: int, hi: int, *, even: bool = False) -> None:
+    """A min/max pair of UDP ports that is inverted, or holds no even port where RTP needs one, is
+    refused when the settings load, naming both keys: not as a traceback once calls arrive."""
+    if lo > hi:
+        raise ValueError(f"{lo_key} = {lo} is above {hi_key} = {hi}: the port range is empty")
+    if even and lo + lo % 2 > hi:
+        raise ValueError(f"{lo_key}..{hi_key} = {lo}..{hi} holds no even port (RTP needs an even port)")
+
+
 class MediaSettings(_Section):
     """Where our ExternalMedia RTP sockets live."""
 
@@ -119,6 +128,13 @@ class MediaSettings(_Section):
     rtp_port_min: int = Field(default=20000, ge=1024, le=65535)
     rtp_port_max: int = Field(default=20999, ge=1024, le=65535)
     format: Literal["ulaw", "alaw", "slin"] = "ulaw"
+
+    @model_validator(mode="after")
+    def _port_range(self) -> MediaSettings:
+        _check_port_range(
+            "media.rtp_port_min", "media.rtp_port_max", self.rtp_port_min, self.rtp_port_max, even=True
+        )
+        return self
 
 
 class StackSettings(_Section):
@@ -137,6 +153,13 @@ class StackSettings(_Section):
     softphone_password: SecretStr = SecretStr(DEFAULT_SOFTPHONE_PASSWORD)
     mirror: str | None = None
     start_timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _port_range(self) -> StackSettings:
+        _check_port_range(
+            "stack.asterisk_rtp_min", "stack.asterisk_rtp_max", self.asterisk_rtp_min, self.asterisk_rtp_max
+        )
+        return self
 
 
 class TransferSettings(_Section):
@@ -241,8 +264,11 @@ def _describe(err: ValidationError, origin: str) -> str:
             value = "***"
         if e["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown setting (check the spelling) in {origin}")
-        elif not e["loc"]:  # a rule across sections: the message names the settings, not the input
-            lines.append(f"  {e['msg'].removeprefix('Value error, ')} ({origin})")
+        elif not e["loc"] or (e["type"] == "value_error" and isinstance(e.get("input"), dict)):
+            # A rule across sections or keys: the message names the settings; the input (a whole
+            # section, maybe with secrets) is not echoed.
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"  {msg if not e['loc'] or msg.startswith(key) else f'{key}: {msg}'} ({origin})")
         else:
             lines.append(f"  {key} = {value!r}: {e['msg']} ({origin})")
     return "invalid configuration:\n" + "\n".join(lines)

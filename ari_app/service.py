@@ -109,6 +109,14 @@ async def warm_prompts(deps: AgentDeps) -> int:
     return n
 
 
+def preflight(flow_paths: list[Path]) -> None:
+    """What an admin can get wrong, checked before Redis or ARI is contacted: the flow files (the
+    loader only, ~50 ms; models load later). Raises loader.FlowError naming every file and key."""
+    from ari_app.dialog.loader import load_flows
+
+    load_flows([str(p) for p in flow_paths])
+
+
 class Service:
     def __init__(
         self, settings: Settings, flow_paths: list[Path] | None = None, *, with_store: bool = True
@@ -128,6 +136,7 @@ class Service:
         self.replaced = False
 
     async def start(self) -> None:
+        preflight(self.flow_paths)
         s = self.settings
         stage_cpu.mark_loop_thread()
         if self.with_store:

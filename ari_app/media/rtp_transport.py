@@ -4,7 +4,10 @@ Asterisk sends the caller's audio to our port from its own RTP port and takes ou
 that same address (symmetric RTP). We learn that address from the first valid packet, unless the
 call code already set it with `set_remote()` (from the channel's UNICASTRTP_LOCAL_ADDRESS/PORT).
 Anything else reaching the port (garbage, RTCP, other payload types, other senders) is dropped
-and counted in `stats`, never raised: a stray packet must not break a call.
+and counted in `stats`, never raised: a stray packet must not break a call. An unexpected payload
+type (a codec mismatch leaves the bot deaf) and unusable datagrams are also counted in Prometheus
+(media/metrics.py) and logged once per transport, with the sender: a diagnosis, not a flood.
+RFC 4733 telephone-events are expected and dropped quietly (Asterisk reports digits through ARI).
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from ari_app import stage_cpu
 from ari_app.media.clock import MediaClock, OutboundQueue
 from ari_app.media.codecs import Codec, CodecName, get_codec
 from ari_app.media.constants import FRAME_INTERVAL
+from ari_app.media.dtmf import DEFAULT_PAYLOAD_TYPE as TELEPHONE_EVENT_PT
 from ari_app.media.framing import pcm_frames
 from ari_app.media.jitterbuffer import JitterBuffer
+from ari_app.media.metrics import RTP_MALFORMED, RTP_UNEXPECTED_PAYLOAD
 from ari_app.media.ports import PortPool
 from ari_app.media.rtp import RtpError, RtpPacket
 from ari_app.media.rtp_stream import OutboundRtpStream
@@ -95,6 +102,9 @@ class RtpTransport:
         self._closed = False
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _Protocol | None = None
+        # received payload type -> its unexpected-payload counter (made on first sight: no
+        # per-packet label lookup); the first one made is the one logged.
+        self._wrong_pt_counters: dict[int, Counter] = {}
 
     @classmethod
     async def open(
@@ -174,7 +184,7 @@ class RtpTransport:
             self._bad(f"from {addr[0]}:{addr[1]}: {e}")
             return
         if packet.payload_type != self.codec.payload_type:
-            self.stats.wrong_payload_type += 1
+            self._wrong_payload(packet.payload_type, addr)
             return
         if self.remote is None:
             self.remote = addr
@@ -200,11 +210,34 @@ class RtpTransport:
             js.lost,
         )
 
+    def _wrong_payload(self, pt: int, addr: Address) -> None:
+        self.stats.wrong_payload_type += 1
+        if pt == TELEPHONE_EVENT_PT:
+            return
+        counter = self._wrong_pt_counters.get(pt)
+        if counter is None:
+            if not self._wrong_pt_counters:  # the first unexpected type of this transport
+                log.warning(
+                    "port %d: dropping RTP with payload type %d from %s:%d, expected %d (%s, "
+                    "media.format); if that is Asterisk's stream the caller is not heard "
+                    "(logged once per call, counted in iva_rtp_unexpected_payload)",
+                    self.local_port, pt, addr[0], addr[1], self.codec.payload_type, self.codec.name,
+                )  # fmt: skip
+            counter = RTP_UNEXPECTED_PAYLOAD.labels(str(self.codec.payload_type), str(pt))
+            self._wrong_pt_counters[pt] = counter
+        counter.inc()
+
     def _bad(self, reason: str) -> None:
         self.stats.bad_packets += 1
-        if self.stats.bad_packets <= 3:  # enough to diagnose, without flooding the log
-            log.info("port %d: ignored a bad packet %s", self.local_port, reason)
         self.stats.last_bad_reason = reason
+        RTP_MALFORMED.inc()
+        if self.stats.bad_packets == 1:  # enough to diagnose, without flooding the log
+            log.warning(
+                "port %d: dropping unusable datagrams, the first %s (logged once per call, "
+                "counted in iva_rtp_malformed)",
+                self.local_port,
+                reason,
+            )
 
     def _deliver(self, items: list[_Inbound]) -> None:
         for item in items:
@@ -213,7 +246,8 @@ class RtpTransport:
             try:
                 pcm = self.codec.decode(item.payload)
             except ValueError as e:
-                self._bad(f"seq {item.sequence}: {self.codec.name} payload: {e}")
+                host, port = self.remote or ("?", 0)  # set: only the remote's packets get here
+                self._bad(f"from {host}:{port}: seq {item.sequence}: {self.codec.name} payload: {e}")
                 continue
             self._enqueue(AudioFrame(pcm=pcm, received_at=item.received_at, sequence=item.sequence))
 
