@@ -186,6 +186,28 @@ class CapacitySettings(_Section):
     overflow_extension: str = Field(default="s", pattern=r"^[0-9A-Za-z*#+_-]+$")
 
 
+class CallSettings(_Section):
+    """What a caller gets when something inside their call breaks, and how long a call may run.
+
+    Why: a failure (an engine error, a stuck prompt, a bug) must end in an apology and a person,
+    never in silence or a bare hang-up."""
+
+    # queue: the caller goes to transfer.queue through the dialplan (Asterisk's Queue(): nothing
+    # of ours is needed any more). dialplan: continue at failure_context/_extension. hangup:
+    # apologise and hang up.
+    on_failure: Literal["queue", "dialplan", "hangup"] = "queue"
+    failure_context: str = Field(default="ari-app-failure", pattern=r"^[A-Za-z0-9_-]+$")
+    failure_extension: str = Field(default="s", pattern=r"^[0-9A-Za-z*#+_-]+$")
+    # Longest conversation with the agent (seconds, 0 = no limit); then the caller goes to the
+    # on_failure target. Time bridged to a human does not count.
+    max_call_s: float = Field(default=3600.0, ge=0)
+    # Nobody speaking and nobody listening for this long (a stalled prompt, a dead listener) is
+    # a fault: apology and fallback.
+    watchdog_s: float = Field(default=8.0, ge=1, le=120)
+    # Longest a turn may take to decide (understanding, dialogue and its tools, retries included).
+    decide_timeout_s: float = Field(default=45.0, ge=1, le=600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ARI_APP_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -197,6 +219,7 @@ class Settings(BaseSettings):
     stack: StackSettings = StackSettings()
     transfer: TransferSettings = TransferSettings()
     capacity: CapacitySettings = CapacitySettings()
+    calls: CallSettings = CallSettings()
     session: SessionSettings = SessionSettings()
     web: WebSettings = WebSettings()
     nlu: NluSettings = NluSettings()

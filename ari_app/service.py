@@ -19,8 +19,10 @@ from aiohttp import web
 from ari_app import stage_cpu
 from ari_app.agent.metrics import AgentMetrics
 from ari_app.agent.voice import (
+    FAILURE_APOLOGY,
     NO_ANSWER_PROMPT,
     RESUME_APOLOGY,
+    STILL_TRANSFERRING,
     TRANSFER_FAILED_PROMPT,
     AgentDeps,
     VoiceAgent,
@@ -29,13 +31,15 @@ from ari_app.ari.models import Channel
 from ari_app.calls.manager import CallManager
 from ari_app.config import Settings
 from ari_app.dialog.steps import NO_AGENTS_GOODBYE
+from ari_app.tasks import supervised
 
 log = structlog.get_logger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FLOWS = [REPO_ROOT / "flows"]
 # The agent's own fixed lines (not in any flow): cached and warmed like flow prompts.
 AGENT_FIXED_PROMPTS = (
-    RESUME_APOLOGY, NO_ANSWER_PROMPT, TRANSFER_FAILED_PROMPT, NO_AGENTS_GOODBYE,
+    RESUME_APOLOGY, NO_ANSWER_PROMPT, TRANSFER_FAILED_PROMPT, NO_AGENTS_GOODBYE, FAILURE_APOLOGY,
+    f"{RESUME_APOLOGY} {STILL_TRANSFERRING}",
     "Let me connect you with someone who can help.", "Sorry, I didn't get that.",
     "Sorry, I didn't hear anything.", "Are you still there?", "Got it.", "Thanks for calling. Goodbye.",
 )  # fmt: skip
@@ -129,8 +133,8 @@ class Service:
         self.deps: AgentDeps | None = None
         self.manager: CallManager | None = None
         self._runner: web.AppRunner | None = None
-        self._sweeper: asyncio.Task[None] | None = None
-        self._handover: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []  # supervised: sweeper, janitor, active/standby
+        self.active: Any = None  # ActiveInstance: which instance holds the ARI app's events
         # Asterisk gives an ARI app's events to the last websocket that connected: once another
         # instance connected, this one hears no hang-ups or DTMF and must not adopt calls.
         self.replaced = False
@@ -147,19 +151,28 @@ class Service:
             self.store.leases.start()
         self.deps = await asyncio.to_thread(load_agent_deps, s, self.flow_paths, self.store)
         await warm_prompts(self.deps)
-        self.manager = CallManager(s, VoiceAgent(self.deps), on_orphan=self._adopt)
+        claim = self.store.claim_channel if self.store is not None else None
+        self.manager = CallManager(s, VoiceAgent(self.deps), on_orphan=self._adopt, claim=claim)
         self._watch_replacement()
         await self.manager.start()
         if self.store is not None:
+            from ari_app.calls.janitor import Janitor
+            from ari_app.calls.standby import ActiveInstance
+
+            self.active = ActiveInstance(self.store.redis, self.store.keys, s.ari.app, self.instance_id,
+                                         s.session.lease_ttl)  # fmt: skip
+            await self.active.claim(force=True)  # we just connected: Asterisk routes the events to us
             await self._start_web()
-            self._sweeper = asyncio.create_task(self._sweep_orphans(), name="orphan-sweeper")
-            self._handover = asyncio.create_task(self._hand_over_when_replaced(), name="handover")
+            self._tasks = [
+                supervised("orphan-sweeper", self._sweep_orphans),
+                supervised("janitor", Janitor(self.manager, self.store).run),
+                supervised("active-or-standby", self._active_or_standby),
+            ]
         log.info("agent.ready", app=s.ari.app, ari=s.ari.url, instance=self.instance_id)
 
     async def stop(self) -> None:
-        for t in (self._sweeper, self._handover):
-            if t is not None:
-                t.cancel()
+        for t in self._tasks:
+            t.cancel()
         if self.manager is not None:
             # With Redis, live calls survive a restart: the next instance adopts them.
             await self.manager.stop(hand_over=self.store is not None)
@@ -174,7 +187,7 @@ class Service:
     async def _start_web(self) -> None:
         from ari_app.web.app import create_web_app
 
-        app = create_web_app(self.store, self.settings.web)
+        app = create_web_app(self.store, self.settings.web, self.readiness)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.web.host, self.settings.web.port)
@@ -195,18 +208,47 @@ class Service:
 
         self.manager.events.on_unrouted = on_unrouted
 
-    async def _hand_over_when_replaced(self) -> None:
-        """Another instance took over our ARI app's events: we would be deaf to hang-ups and
-        keys, so give our calls to it (it adopts them through the leases) instead of driving them."""
+    def readiness(self) -> dict[str, bool]:
+        """/readyz: this instance can take calls now (a standby is alive but not ready)."""
+        events = self.manager.events if self.manager is not None else None
+        return {
+            "ari_connected": events is not None and events.connected.is_set(),
+            "active": not self.replaced,
+            "redis": self.store is not None and self.store.healthy,
+            "models_loaded": self.deps is not None,
+        }
+
+    async def _active_or_standby(self) -> None:
+        """Active: keep the app's key, and on ApplicationReplaced give our calls to the new
+        instance (we would be deaf to their hang-ups and keys) and become a standby. Standby:
+        when the active instance's key lapses (it died), connect again and adopt its calls."""
+        assert self.manager is not None and self.active is not None
+        events = self.manager.events
+        beat = self.settings.session.heartbeat_interval
+        while True:
+            if not self.replaced:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(events.replaced.wait(), beat)
+                if events.replaced.is_set():
+                    self._hand_over_calls()
+                else:
+                    await self.active.claim()
+                continue
+            await asyncio.sleep(beat)
+            if await self.active.claim():  # free: the active instance is gone
+                self.replaced = False
+                events.reconnect()
+                log.warning("standby.activated", instance=self.instance_id, app=self.settings.ari.app)
+
+    def _hand_over_calls(self) -> None:
         assert self.manager is not None
-        await self.manager.events.replaced.wait()
         self.replaced = True
         n = len(self.manager.calls)
         for call in list(self.manager.calls.values()):
             call.detach()
         for task in list(self.manager.tasks.values()):
             task.cancel()
-        log.warning("calls.handed_over", calls=n, instance=self.instance_id)
+        log.warning("calls.handed_over", calls=n, instance=self.instance_id, now="standby")
 
     # ------------------------------------------------------------------ takeover
     async def _sweep_orphans(self) -> None:
@@ -219,7 +261,7 @@ class Service:
                     if (
                         ch.in_app(self.settings.ari.app)
                         and not ch.id.startswith("iva-")
-                        and ch.id not in self.manager.calls
+                        and not self.manager.is_ours(ch.id)
                     ):
                         await self._adopt(ch)
             except Exception as e:

@@ -39,10 +39,19 @@ class Floor:
         self._listener = listener
         self._events = events
         self._backlog: deque[CallerInputEvent] = deque()  # inputs that arrived while we spoke
+        self._speaking: SpeechHandle | None = None
+
+    # What the call's watchdog reads.
+    def speech_starved_s(self, now: float) -> float | None:
+        return None if self._speaking is None else (self._speaking.starved_s(now) or 0.0)
+
+    @property
+    def listening_alive(self) -> bool:
+        return self._listener.alive
 
     async def say(self, text: str, *, interruptible: bool = True) -> SpeakResult:
         """Speak ``text`` and handle the caller meanwhile; returns when the prompt has ended."""
-        handle = self._speaker.say(text, interruptible=interruptible)
+        handle = self._speaking = self._speaker.say(text, interruptible=interruptible)
         self._listener.watch_barge_in(interruptible)
         self._listener.restart_no_input_timer()
         try:
@@ -52,6 +61,7 @@ class Floor:
                     self._while_speaking(handle, ev)
             return await handle.wait_for_playout()
         finally:
+            self._speaking = None
             if not handle.done:  # we were cancelled (the call is over)
                 handle.cancel()
             self._listener.watch_barge_in(False)

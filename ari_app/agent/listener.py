@@ -66,6 +66,11 @@ class Listener:
             asyncio.create_task(self._digits(), name="listen-digits"),
         ]
 
+    @property
+    def alive(self) -> bool:
+        """Both producers are running (a finished speech task means the media stream ended)."""
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
+
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()

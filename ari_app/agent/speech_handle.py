@@ -21,6 +21,10 @@ from ari_app.media.transport import MediaTransport
 RESUME_BACKUP_FRAMES = 10  # resume 200 ms before where we stopped: the caller hears the words again
 
 
+class SpeechFailed(Exception):
+    """Synthesis of a prompt failed: the caller did not hear (all of) it."""
+
+
 @dataclass(frozen=True)
 class SpeakResult:
     interrupted: bool
@@ -53,6 +57,8 @@ class SpeechHandle:
         self._first_audio_at: float | None = None
         self._reaction_ms: float | None = None
         self._frames_sent = 0
+        self._synth_error: BaseException | None = None
+        self._starved_since: float | None = None  # playout waiting for audio synthesis has not made
         self._synth = asyncio.create_task(self._synthesize(audio), name="speech-synth")
         self._playout = asyncio.create_task(self._play(), name="speech-playout")
 
@@ -92,9 +98,16 @@ class SpeechHandle:
         self._synth.cancel()
         self._playout.cancel()
 
+    def starved_s(self, now: float) -> float | None:
+        """How long playout has been waiting for synthesis (None: it is not waiting)."""
+        return None if self._starved_since is None or self.done else now - self._starved_since
+
     async def wait_for_playout(self) -> SpeakResult:
+        """What was played. Raises SpeechFailed when synthesis failed (dead air otherwise)."""
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(self._playout)
+        if self._synth_error is not None:
+            raise SpeechFailed(f"{type(self._synth_error).__name__}: {self._synth_error}")
         return SpeakResult(self._interrupted, self._first_audio_at, self._reaction_ms, self._frames_sent)
 
     async def wait_done(self) -> None:
@@ -113,6 +126,8 @@ class SpeechHandle:
             async for chunk in audio:
                 self._buf.extend(chunk)
                 self._grew.set()
+        except Exception as e:  # kept for wait_for_playout: the caller must not get silence
+            self._synth_error = e
         finally:
             self._synth_done.set()
             self._grew.set()
@@ -131,7 +146,11 @@ class SpeechHandle:
             if self._synth_done.is_set() and pos >= len(self._buf):
                 return
             self._grew.clear()
-            await self._grew.wait()
+            self._starved_since = self._clock()
+            try:
+                await self._grew.wait()
+            finally:
+                self._starved_since = None
 
     async def _play(self) -> None:
         offset = 0

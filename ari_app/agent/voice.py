@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,9 @@ from ari_app.agent.events import CallerEvent, CallerInputEvent, Digits, HungUp, 
 from ari_app.agent.floor import Floor
 from ari_app.agent.listener import Listener
 from ari_app.agent.speaker import Speaker
-from ari_app.calls.call import Call
+from ari_app.agent.speech_handle import SpeechFailed
+from ari_app.agent.watchdog import Watchdog
+from ari_app.calls.call import Call, CallerHungUp
 from ari_app.config import Settings
 from ari_app.dialog.state import (
     Action,
@@ -54,6 +57,11 @@ NO_ANSWER_PROMPT = (
     "I'm sorry, nobody is free to take your call right now. I can keep helping you here, "
     "or you can call back later. What would you like to do?"
 )
+FAILURE_APOLOGY = "I'm sorry, something went wrong on our side. Let me get you to someone who can help."
+RESCUE_SAY_MAX_S = 8.0
+STILL_TRANSFERRING = "I'm still putting you through to someone."
+CALLER_EVENTS_MAX = 256  # a floor that stopped reading is a fault (the watchdog), not a memory leak
+RECENT_CALLS = 100
 TRANSFER_FAILED_PROMPT = (
     "I'm sorry, I can't transfer you right now. I can keep helping you here, "
     "or you can call back later. What would you like to do?"
@@ -92,7 +100,8 @@ class AgentDeps:
     transfer: TransferFn = warm_transfer  # the real stack's warm transfer; a fake in the harness
     clock: Callable[[], float] = time.monotonic
     prompts: list[str] = field(default_factory=list)  # fixed prompts to pre-synthesise
-    transcripts: list[list[tuple[str, str]]] = field(default_factory=list)  # demo/CLI printing
+    # The last calls' transcripts, for the demo and CLI printing (bounded: a server runs for months).
+    transcripts: deque[list[tuple[str, str]]] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
     turn_metrics: list[TurnMetrics] = field(default_factory=list)
 
 
@@ -101,68 +110,149 @@ class VoiceAgent:
         self.d = deps
 
     async def __call__(self, call: Call) -> None:
+        if call.rejoined:  # taken over while bridged to a person: only watch until it ends
+            await self._stay_with_agent(call)
+            return
         assert call.media is not None
         d = self.d
-        events: asyncio.Queue[CallerEvent] = asyncio.Queue()
+        events: asyncio.Queue[CallerEvent] = asyncio.Queue(maxsize=CALLER_EVENTS_MAX)
         listener = Listener(call.media, call.digits, d.vad_factory(), d.asr, d.settings.speech.turn,
-                            events.put_nowait, clock=d.clock)  # fmt: skip
+                            _bounded(events, call), clock=d.clock)  # fmt: skip
         floor = Floor(Speaker(call.media, d.tts, clock=d.clock), listener, events)
+        cs = d.settings.calls
+        dog = Watchdog(cs.watchdog_s, d.settings.speech.turn.no_input_timeout_ms / 1000,
+                       cs.decide_timeout_s, clock=d.clock)  # fmt: skip
         session = _Session(call, d)
         resumed = _resume_state(call)
         if resumed is None:
             await session.create()  # a fresh call, or a takeover whose record was unusable
         listener.start()
+        fault: str | None = None
         try:
-            state: ConversationState
-            actions: list[Action]
-            if resumed is not None:  # taken over from a dead instance: pick up where it was
-                state = resumed
-                session.last_state = state.to_dict()
-                await session.record("system", "call taken over by another instance", None)
-                actions = [Say(f"{RESUME_APOLOGY} {state.last_prompt}".strip())]
+            convo = asyncio.create_task(self._converse(call, resumed, floor, listener, session, dog))
+            stuck = asyncio.create_task(dog.watch(floor))
+            try:
+                await asyncio.wait({convo, stuck}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in (convo, stuck):
+                    if not t.done():
+                        t.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await t
+            if stuck.done() and not stuck.cancelled() and not call.hung_up.is_set():
+                fault = stuck.result()
+                log.error("call.stuck", session=call.info.session_id, fault=fault, phase=dog.phase)
             else:
-                turn = d.engine.start(
-                    CallContext(call.info.session_id, call.info.caller_number, call.info.called)
-                )
-                state = turn.state
-                await session.record("system", "call started", None)
-                actions = list(turn.actions)
-                if call.resumed:  # adopted, but the saved state was lost or unreadable
-                    actions.insert(0, Say(RESUME_APOLOGY))
-            ended = await self._perform(call, actions, floor, listener, session, None)
-            n = 0
-            while not ended:
-                ev = await floor.next_input()
-                if isinstance(ev, HungUp):
-                    call.end_reason = "caller_hangup"
-                    break
-                n += 1
-                m = TurnMetrics(turn=n, input=type(ev).__name__)
-                inp = self._to_input(ev, m)
-                decided0 = d.clock()
-
-                async def on_action(a: Action) -> None:  # holding phrase while a slow tool runs
-                    if isinstance(a, Say):
-                        await floor.say(a.text, interruptible=a.interruptible)
-
-                with stage_cpu.loop_section("dialogue"):
-                    turn = await d.engine.handle(state, inp, on_action=on_action)
-                state = turn.state
-                decided = d.clock()
-                await session.record_caller(inp, turn.decision)
-                m.decide_ms = round((decided - decided0) * 1000, 1)
-                log.info("call.turn", session=call.info.session_id, input=m.input, decision=turn.decision,
-                         actions=[type(a).__name__ for a in turn.actions])  # fmt: skip
-                ended = await self._perform(call, turn.actions, floor, listener, session, (m, _wire_end(ev)))
-                if not ended and state.ended:  # a transfer that did not connect: the caller is back
-                    state = d.engine.transfer_returned(state)
-                await session.save(state, m, turn.decision)
+                try:
+                    convo.result()
+                except (CallerHungUp, asyncio.CancelledError):
+                    raise
+                except SpeechFailed as e:
+                    fault = "tts_failed"
+                    log.error("call.fault", session=call.info.session_id, fault=fault, error=str(e))
+                except Exception:
+                    fault = "error"
+                    log.exception("call.fault", session=call.info.session_id, phase=dog.phase)
+            if fault is not None and not call.hung_up.is_set():
+                await self._rescue(call, floor, session, fault)
         finally:
             await listener.stop()
             if call.detached:  # handed over to another instance: the session lives on there
                 await session.hand_over()
             else:
                 await session.end(call.end_reason if call.end_reason != "unknown" else "completed")
+
+    async def _converse(self, call: Call, resumed: ConversationState | None, floor: Floor,
+                        listener: Listener, session: _Session, dog: Watchdog) -> None:  # fmt: skip
+        d = self.d
+        state: ConversationState
+        actions: list[Action]
+        if resumed is not None:  # taken over from a dead instance: pick up where it was
+            state = resumed
+            session.last_state = state.to_dict()
+            await session.record("system", "call taken over by another instance", None)
+            t = call.resume_transfer
+            if t:  # it was putting the caller through to a person: do that again
+                actions = [Say(f"{RESUME_APOLOGY} {STILL_TRANSFERRING}"),
+                           Transfer(str(t.get("reason") or "caller_request"), t.get("queue"),
+                                    t.get("endpoint"), str(t.get("summary") or ""))]  # fmt: skip
+            else:
+                actions = [Say(f"{RESUME_APOLOGY} {state.last_prompt}".strip())]
+        else:
+            turn = d.engine.start(
+                CallContext(call.info.session_id, call.info.caller_number, call.info.called)
+            )
+            state = turn.state
+            await session.record("system", "call started", None)
+            actions = list(turn.actions)
+            if call.resumed:  # adopted, but the saved state was lost or unreadable
+                actions.insert(0, Say(RESUME_APOLOGY))
+            await session.save(state, {})  # before speaking: a crash now resumes at this prompt
+        dog.enter("speaking")
+        ended = await self._perform(call, actions, floor, listener, session, None, dog)
+        n = 0
+        while not ended:
+            dog.enter("listening")
+            ev = await floor.next_input()
+            dog.enter("deciding")
+            if isinstance(ev, HungUp):
+                call.end_reason = "caller_hangup"
+                break
+            n += 1
+            m = TurnMetrics(turn=n, input=type(ev).__name__)
+            inp = self._to_input(ev, m)
+            decided0 = d.clock()
+
+            async def on_action(a: Action) -> None:  # holding phrase while a slow tool runs
+                if isinstance(a, Say):
+                    await floor.say(a.text, interruptible=a.interruptible)
+
+            with stage_cpu.loop_section("dialogue"):
+                turn = await d.engine.handle(state, inp, on_action=on_action)
+            state = turn.state
+            m.decide_ms = round((d.clock() - decided0) * 1000, 1)
+            await session.record_caller(inp, turn.decision)
+            # Saved before it is carried out: a crash while speaking (or transferring) resumes
+            # at this turn's prompt, not at the previous question.
+            await session.save(state, turn.decision)
+            log.info("call.turn", session=call.info.session_id, input=m.input, decision=turn.decision,
+                     actions=[type(a).__name__ for a in turn.actions])  # fmt: skip
+            dog.enter("speaking")
+            ended = await self._perform(call, turn.actions, floor, listener, session, (m, _wire_end(ev)), dog)
+            if not ended and state.ended:  # a transfer that did not connect: the caller is back
+                state = d.engine.transfer_returned(state)
+                await session.save(state, turn.decision)
+            await session.observe(m)
+
+    async def _stay_with_agent(self, call: Call) -> None:
+        session = _Session(call, self.d)
+        call.end_reason = "transferred"
+        try:
+            await session.record("system", "call taken over by another instance while with a person", None)
+            await call.wait_until_either_leaves()
+        finally:
+            if call.detached:
+                await session.hand_over()
+            else:
+                await session.end("transferred")
+
+    async def _rescue(self, call: Call, floor: Floor, session: _Session, fault: str) -> None:
+        """Something broke: apologise in our voice if it still works, then the fallback."""
+        from ari_app.calls.fallback import fail_over
+
+        await session.event("fault", {"fault": fault})
+        apologised = False
+        if fault not in ("tts_failed", "speech_stalled"):
+            try:
+                res = await asyncio.wait_for(
+                    floor.say(FAILURE_APOLOGY, interruptible=False), RESCUE_SAY_MAX_S
+                )
+                apologised = res.frames_sent > 0
+            except Exception as e:  # Asterisk's own recording is played instead
+                log.warning("call.apology_failed", session=call.info.session_id, error=str(e))
+        if apologised:
+            await session.record("agent", FAILURE_APOLOGY, None)
+        await fail_over(call, fault, apologised=apologised)
 
     def _to_input(self, ev: CallerInputEvent, m: TurnMetrics) -> CallerInput:
         if isinstance(ev, UserTurn):
@@ -177,7 +267,8 @@ class VoiceAgent:
 
     # ------------------------------------------------------------------ output
     async def _perform(self, call: Call, actions: list[Action], floor: Floor, listener: Listener,
-                       session: _Session, timing: tuple[TurnMetrics, float | None] | None) -> bool:  # fmt: skip
+                       session: _Session, timing: tuple[TurnMetrics, float | None] | None,
+                       dog: Watchdog) -> bool:  # fmt: skip
         """Carry out the engine's actions. Returns True when the conversation is over."""
         first = True
         # What the next answer may be, set before we speak: a caller may answer over the prompt.
@@ -202,6 +293,7 @@ class VoiceAgent:
                 if res.interrupted:
                     break  # the caller has the floor; the remaining prompts are moot
             elif isinstance(a, Transfer):
+                dog.enter("transferring")
                 return await self._transfer(call, a, floor, session)
             elif isinstance(a, Hangup):
                 call.end_reason = a.reason or "completed"
@@ -233,6 +325,22 @@ class VoiceAgent:
         await session.record("agent", apology, None)
         await floor.say(apology)
         return False
+
+
+def _bounded(q: asyncio.Queue[CallerEvent], call: Call) -> Callable[[CallerEvent], None]:
+    """The listener's emit hook: never blocks, drops (and says so once) when nobody reads."""
+    warned = False
+
+    def emit(ev: CallerEvent) -> None:
+        nonlocal warned
+        try:
+            q.put_nowait(ev)
+        except asyncio.QueueFull:
+            if not warned:
+                warned = True
+                log.error("call.events_dropped", session=call.info.session_id, queued=q.qsize())
+
+    return emit
 
 
 def _wire_end(ev: CallerInputEvent) -> float | None:
@@ -272,7 +380,7 @@ class _Session:
         self.pending: list[Any] = []
         self.last_state: dict[str, Any] = {}
         self.lines: list[tuple[str, str]] = []
-        d.transcripts.append(self.lines)
+        d.transcripts.append(self.lines)  # a bounded deque: the last calls only
 
     async def create(self) -> None:
         if self.d.store is None:
@@ -307,24 +415,36 @@ class _Session:
             TranscriptEntry(speaker=speaker, text=clean, confidence=confidence, redacted=clean != text)
         )
 
-    async def save(self, state: ConversationState, m: TurnMetrics, decision: dict[str, Any]) -> None:
+    async def save(self, state: ConversationState, decision: dict[str, Any]) -> None:
+        """The turn's state and transcript lines, written before the turn is carried out."""
+        if self.d.store is None:
+            return
+        entries, self.pending = self.pending, []
+        self.last_state = state.to_dict()
+        sensitive = _flow_sensitive(self.d.engine, state)
+        with self._guard("save_turn"):
+            await self.d.store.save_turn(self.sid, self.last_state, entries, sensitive_slots=sensitive)
+            frame = state.frame
+            slots = dict(frame.slots) if frame else {}
+            await self.d.store.update(self.sid, event=None, slots=slots, intent=frame.flow if frame else None,
+                                      sensitive_slots=sensitive)  # fmt: skip
+
+    async def observe(self, m: TurnMetrics) -> None:
+        """The turn's timings, known once it has been spoken."""
         self.d.turn_metrics = [*self.d.turn_metrics[-999:], m]
         if self.d.metrics is not None:
             self.d.metrics.observe(m)
         if self.d.store is None:
             return
-        metrics = {k: v for k, v in m.__dict__.items() if v is not None and k != "extra"}
-        entries, self.pending = self.pending, []
-        self.last_state = state.to_dict()
-        sensitive = _flow_sensitive(self.d.engine, state)
-        with self._guard("save_turn"):
-            await self.d.store.save_turn(
-                self.sid, self.last_state, entries, metrics, sensitive_slots=sensitive
-            )
-            frame = state.frame
-            slots = dict(frame.slots) if frame else {}
-            await self.d.store.update(self.sid, event=None, slots=slots, intent=frame.flow if frame else None,
-                                      sensitive_slots=sensitive)  # fmt: skip
+        with self._guard("metrics"):
+            await self.d.store.add_metrics(self.sid, {k: v for k, v in m.__dict__.items()
+                                                      if v is not None and k != "extra"})  # fmt: skip
+
+    async def event(self, type: str, data: dict[str, Any]) -> None:
+        if self.d.store is None:
+            return
+        with self._guard(type):
+            await self.d.store.append_event(self.sid, type, data)
 
     async def flush(self) -> None:
         """Write the transcript lines of the turn in progress now (e.g. before a transfer)."""
@@ -339,11 +459,14 @@ class _Session:
             return
         with self._guard("transfer"):
             st = {"transferring": "transferring", "connected": "transferred"}.get(status, "active")
+            c = self.call
             await self.d.store.record_transfer(
                 self.sid,
                 st,
-                {"outcome": status, "reason": req.reason, "queue": req.queue, "summary": req.summary},
-            )
+                {"outcome": status, "reason": req.reason, "queue": req.queue, "endpoint": req.endpoint,
+                 "summary": req.summary},
+                bridge_id=c.bridge_id, media_channel_id=c.media_channel_id, agent_channel_id=c.agent_channel_id,
+            )  # fmt: skip
 
     async def hand_over(self) -> None:
         """Save what is pending and let go of the lease so another instance adopts the call now."""

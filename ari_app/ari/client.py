@@ -7,8 +7,10 @@ handled precisely.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -213,6 +215,18 @@ class AriClient:
             "POST", f"/channels/{channel_id}/play", params={"media": media, "playbackId": playback_id}
         )
         return Playback.model_validate(data)
+
+    async def play_to_end(self, channel_id: str, media: str, max_s: float) -> None:
+        """Play and return when the playback has finished (it is then gone from /playbacks),
+        or after ``max_s``."""
+        playback = await self.play(channel_id, media)
+        deadline = time.monotonic() + max_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            try:
+                await self.request("GET", f"/playbacks/{playback.id}")
+            except AriNotFound:
+                return
 
     async def stop_playback(self, playback_id: str) -> None:
         try:

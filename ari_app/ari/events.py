@@ -110,13 +110,21 @@ class EventStream:
         if self._session is not None:
             await self._session.close()
 
+    def reconnect(self) -> None:
+        """A replaced stream (standby) connects again and takes the app's events back."""
+        if self._task is not None and not self._task.done():
+            return
+        self.replaced.clear()
+        self._task = asyncio.create_task(self._run(), name="ari-events")
+
     async def drop_connection(self) -> None:
         """Close the websocket as if the network dropped it (used by resilience tests)."""
         if self._ws is not None:
             await self._ws.close()
 
     async def _run(self) -> None:
-        self._session = aiohttp.ClientSession(headers=auth_headers(self.settings))
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers=auth_headers(self.settings))
         delay = self.settings.reconnect_min
         first = True
         url = self.settings.ws_url
@@ -131,7 +139,10 @@ class EventStream:
                     if not first:
                         self.reconnects += 1
                     if self.on_connect is not None:
-                        await self.on_connect(not first)
+                        try:
+                            await self.on_connect(not first)
+                        except Exception:  # reconciling failed: keep the events flowing anyway
+                            log.exception("ari.events.on_connect_failed")
                     first = False
                     delay = self.settings.reconnect_min
                     async for msg in ws:
@@ -152,6 +163,8 @@ class EventStream:
                             log.exception("ari.events.handler_failed", type=event.type)
             except (aiohttp.ClientError, OSError) as e:
                 log.warning("ari.events.connect_failed", url=url, error=str(e), retry_in=round(delay, 2))
+            except Exception:  # never silently gone: log it and connect again
+                log.exception("ari.events.failed", retry_in=round(delay, 2))
             finally:
                 self._ws = None
                 self.connected.clear()

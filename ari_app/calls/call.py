@@ -99,8 +99,10 @@ class Call:
         self.hung_up = asyncio.Event()
         self.resumed = False  # adopted from a dead instance (takeover)
         self.resume_state: dict | None = None  # the conversation state saved before the crash
-        self.handed_off = False
-        self.detached = False  # handed over to another instance: leave the caller and the session be  # set by transfer/shutdown handoff: do not hang the caller up
+        self.resume_transfer: dict | None = None  # a warm transfer the dead instance was making
+        self.rejoined = False  # taken over while bridged to a person: bridge_id/agent_channel_id set
+        self.handed_off = False  # the caller is no longer ours (blind transfer, fallback): no hang-up
+        self.detached = False  # handed over to another instance: leave caller, bridges and session be
         self.end_reason = "unknown"
         self._queue = events.subscribe(channel.id)
         self.log = log.bind(session=self.info.session_id, channel=channel.id)
@@ -109,17 +111,19 @@ class Call:
     async def run(self, conversation: Conversation) -> None:
         pump = asyncio.create_task(self._pump_events(), name=f"events-{self.channel.id}")
         convo: asyncio.Task[None] | None = None
+        fault: str | None = None  # set when the call must go to the failure fallback
         try:
-            await self.setup()
+            if not self.rejoined:
+                await self.setup()
             convo = asyncio.create_task(conversation(self), name=f"convo-{self.channel.id}")
-            hung = asyncio.create_task(self.hung_up.wait())
-            done, _ = await asyncio.wait({convo, hung}, return_when=asyncio.FIRST_COMPLETED)
-            hung.cancel()
-            if convo in done:
+            if await self._until_over(convo):
                 convo.result()  # re-raise conversation errors into the except below
                 self.end_reason = self.end_reason if self.end_reason != "unknown" else "completed"
-            else:
+            elif self.hung_up.is_set():
                 self.end_reason = "caller_hangup"
+            else:
+                fault = self.end_reason = "max_call_length"
+                self.log.warning("call.max_length", max_call_s=self.settings.calls.max_call_s)
         except CallerHungUp:
             self.end_reason = "caller_hangup"
         except asyncio.CancelledError:
@@ -129,18 +133,40 @@ class Call:
             if self.hung_up.is_set():
                 self.end_reason = "caller_hangup"  # e.g. 404 because the caller just left
             else:
-                self.end_reason = "error"
+                fault = self.end_reason = "error"
                 self.log.error("call.ari_error", error=str(e))
         except Exception:
-            self.end_reason = "error"
+            fault = self.end_reason = "error"
             self.log.exception("call.failed")
         finally:
             if convo is not None and not convo.done():
                 convo.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await convo
+            if fault is not None and not self.detached:
+                from ari_app.calls.fallback import fail_over
+
+                await _finish(fail_over(self, fault, apologised=False))
             pump.cancel()
             await _finish(self.teardown())
+
+    async def _until_over(self, convo: asyncio.Task[None]) -> bool:
+        """Wait for the conversation to end (True), the caller to leave or the agent part of
+        the call to reach calls.max_call_s (False). Time bridged to a human is not limited."""
+        limit = self.settings.calls.max_call_s or None
+        hung = asyncio.create_task(self.hung_up.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait(
+                    {convo, hung}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+                )
+                if convo in done:
+                    return True
+                if hung in done or self.agent_channel_id is None:
+                    return False
+                limit = None  # with a person now: the limit no longer applies
+        finally:
+            hung.cancel()
 
     async def setup(self) -> None:
         """Answer, bridge, and attach our RTP leg (waiting for its StasisStart: 422 race)."""
@@ -170,16 +196,18 @@ class Call:
                       caller=self.info.caller_number, rtp_port=self.media.local_port)  # fmt: skip
 
     async def teardown(self) -> None:
-        """Release everything we created; every step tolerates 'already gone'."""
-        if self.agent_channel_id:
+        """Release everything we created; every step tolerates 'already gone'. A detached call
+        (handed to another instance) keeps its bridge and any agent leg: the adopter owns them."""
+        if self.agent_channel_id and not self.detached:
             with contextlib.suppress(Exception):
                 await self.ari.hangup(self.agent_channel_id)
+        if self.agent_channel_id:
             self.events.unsubscribe(self.agent_channel_id)
         if self.media_channel_id:
             with contextlib.suppress(Exception):
                 await self.ari.hangup(self.media_channel_id)
             self.events.unsubscribe(self.media_channel_id)
-        if self.bridge_id and not self.handed_off:
+        if self.bridge_id and not self.detached:
             with contextlib.suppress(Exception):
                 await self.ari.destroy_bridge(self.bridge_id)
         if self.media is not None:

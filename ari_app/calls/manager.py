@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -27,6 +28,7 @@ class CallManager:
         conversation: Conversation,
         *,
         on_orphan: Callable[[Channel], asyncio.Future[None] | None] | None = None,
+        claim: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.settings = settings
         self.conversation = conversation
@@ -38,6 +40,9 @@ class CallManager:
         self.calls: dict[str, Call] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.on_orphan = on_orphan
+        # Makes a new caller channel ours before anything else happens to it (session lease).
+        self.claim = claim
+        self.starting: set[str] = set()  # channels being claimed or adopted right now
         self.finished: list[Call] = []  # recent calls, for status and tests
         self._overflowing: set[asyncio.Task[None]] = set()  # callers turned away (capacity)
 
@@ -67,20 +72,36 @@ class CallManager:
         return await RtpTransport.open(self.ports, self.settings.media.format)
 
     # ------------------------------------------------------------------ events
+    def is_ours(self, channel_id: str) -> bool:
+        """This instance drives the channel's call, or is claiming or adopting it right now."""
+        return channel_id in self.calls or channel_id in self.starting
+
+    def run_call(self, call: Call) -> None:
+        self.calls[call.channel.id] = call
+        self.tasks[call.channel.id] = asyncio.create_task(
+            self._supervise(call), name=f"call-{call.channel.id}"
+        )
+
     async def _on_event(self, ev: Event) -> None:
         if ev.type != "StasisStart" or ev.channel is None:
             return
         ch = ev.channel
-        if ch.id.startswith(OWN_PREFIX) or ch.id in self.calls:
+        if ch.id.startswith(OWN_PREFIX) or self.is_ours(ch.id):
             return  # our own legs (media, snoop, agent) are handled by their call
         if len(self.calls) >= max_calls(self.settings.capacity):
             task = asyncio.create_task(overflow(self.ari, ch, self.settings), name=f"overflow-{ch.id}")
             self._overflowing.add(task)
             task.add_done_callback(self._overflowing.discard)
             return
-        call = Call(self.settings, self.ari, self.events, ch, ev.args, self.new_transport)
-        self.calls[ch.id] = call
-        self.tasks[ch.id] = asyncio.create_task(self._supervise(call), name=f"call-{ch.id}")
+        sid = uuid.uuid4().hex
+        self.starting.add(ch.id)
+        try:
+            if self.claim is not None and not await self.claim(ch.id, sid):
+                log.warning("call.claimed_elsewhere", channel=ch.id)
+                return
+            self.run_call(Call(self.settings, self.ari, self.events, ch, ev.args, self.new_transport, sid))
+        finally:
+            self.starting.discard(ch.id)
 
     async def _supervise(self, call: Call) -> None:
         ACTIVE_CALLS.inc()
@@ -114,10 +135,13 @@ class CallManager:
             except Exception as e:
                 log.warning("calls.resubscribe_failed", channel=cid, error=str(e))
         for cid, ch in live.items():
-            if ch.in_app(self.settings.ari.app) and not cid.startswith(OWN_PREFIX) and cid not in self.calls:
+            if ch.in_app(self.settings.ari.app) and not cid.startswith(OWN_PREFIX) and not self.is_ours(cid):
                 log.info("calls.reconcile.orphan", channel=cid)
                 if self.on_orphan is not None:
-                    res = self.on_orphan(ch)
-                    if res is not None:
-                        await res
+                    try:
+                        res = self.on_orphan(ch)
+                        if res is not None:
+                            await res
+                    except Exception:  # one bad orphan must not stop the others (or the events)
+                        log.exception("calls.reconcile.adopt_failed", channel=cid)
         log.info("calls.reconciled", live=len(self.calls))

@@ -8,15 +8,13 @@ agent that answers in four seconds, and the callers already talking keep their l
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 
 import structlog
 from prometheus_client import Counter
 
 from ari_app.ari import AriClient
-from ari_app.ari.errors import AriConnectionError, AriError, AriNotFound
+from ari_app.ari.errors import AriConnectionError, AriError
 from ari_app.ari.models import Channel
 from ari_app.config import CapacitySettings, Settings
 
@@ -52,12 +50,5 @@ async def overflow(ari: AriClient, channel: Channel, settings: Settings) -> None
 
 async def _busy(ari: AriClient, channel: Channel) -> None:
     await ari.answer(channel.id)
-    playback = await ari.play(channel.id, BUSY_MEDIA)
-    deadline = time.monotonic() + BUSY_PLAYBACK_MAX_S
-    while time.monotonic() < deadline:  # a finished playback is gone from /playbacks
-        await asyncio.sleep(0.25)
-        try:
-            await ari.request("GET", f"/playbacks/{playback.id}")
-        except AriNotFound:
-            break
+    await ari.play_to_end(channel.id, BUSY_MEDIA, BUSY_PLAYBACK_MAX_S)
     await ari.hangup(channel.id, "normal")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from typing import Any
 
 import structlog
@@ -25,35 +26,67 @@ log = structlog.get_logger(__name__)
 
 async def adopt_call(manager: Any, store: Any, ch: Channel) -> bool:
     """Try to take over one orphaned caller channel. Returns True when this instance now drives it."""
-    if ch.id in manager.calls:
+    if manager.is_ours(ch.id):
         return False
+    manager.starting.add(ch.id)  # the sweeper and a reconnect pass never adopt one call twice
+    try:
+        return await _adopt(manager, store, ch)
+    finally:
+        manager.starting.discard(ch.id)
+
+
+async def _adopt(manager: Any, store: Any, ch: Channel) -> bool:
     sid = resume = None
     record = None
+    known = False  # a call another instance was driving (not a brand-new one it never claimed)
     if store is not None:
         sid = await store.by_channel(ch.id)
+        known = sid is not None
         if sid:
             held, record = await _claim(store, sid)
             if not held:
                 return False  # its owner is alive (or its lease has not expired yet)
+        else:  # never claimed (its StasisStart was missed): claim it as a new call
+            sid = uuid.uuid4().hex
+            if not await store.claim_channel(ch.id, sid):
+                return False
     if record is not None:
         cs = record.conversation_state
         resume = store.protector.reveal_conversation_state(cs) if cs else None
-    # The dead instance's media leg and bridge are named after the session: they must be gone
-    # before the new Call recreates them (also when the record could not be read).
-    if sid:
-        await _clear_leftovers(manager.ari, sid, record)
-    if ch.id in manager.calls:  # adopted meanwhile by a reconnect pass
-        return False
-    await manager.ari.subscribe(f"channel:{ch.id}")
     args = ch.dialplan.app_data.split(",")[1:] if ch.dialplan.app_data else []
     call = Call(
         manager.settings, manager.ari, manager.events, ch, args, manager.new_transport, session_id=sid
     )
+    if record is not None and await _with_agent(manager.ari, record):
+        # Bridged to a person: leave them be; this instance only watches until one leaves.
+        assert record.agent_channel_id is not None
+        call.rejoined = True
+        call.bridge_id, call.agent_channel_id = record.bridge_id, record.agent_channel_id
+        call.agent_events = manager.events.subscribe(record.agent_channel_id)
+        await manager.ari.subscribe(f"channel:{ch.id}", f"channel:{record.agent_channel_id}")
+    else:
+        # The dead instance's legs and bridges are named after the session: they must be gone
+        # before the new Call recreates them (also when the record could not be read).
+        if known:
+            await _clear_leftovers(manager.ari, sid, record)
+        await manager.ari.subscribe(f"channel:{ch.id}")
+        if record is not None and record.status == "transferring":
+            call.resume_transfer = record.transfer  # it was ringing a person: ring again
     call.resume_state = resume
-    call.resumed = sid is not None  # a known call: the agent apologises before going on
-    manager.calls[ch.id] = call
-    manager.tasks[ch.id] = asyncio.create_task(manager._supervise(call), name=f"call-{ch.id}")
+    call.resumed = known  # a known call: the agent apologises before going on
+    manager.run_call(call)
     log.info("takeover.adopted", channel=ch.id, session=sid, resumed=resume is not None)
+    return True
+
+
+async def _with_agent(ari: Any, record: CallRecord) -> bool:
+    """The record says the caller was connected to a person, and that person is still there."""
+    if record.status != "transferred" or not record.agent_channel_id or not record.bridge_id:
+        return False
+    try:
+        await ari.get_channel(record.agent_channel_id)
+    except Exception:
+        return False
     return True
 
 
@@ -79,11 +112,10 @@ async def _claim(store: Any, sid: str) -> tuple[bool, CallRecord | None]:
 
 
 async def _clear_leftovers(ari: Any, sid: str, record: CallRecord | None) -> None:
-    media = {
-        f"{OWN_PREFIX}media-{sid}",
-        *([record.media_channel_id] if record and record.media_channel_id else []),
-    }
-    bridges = {f"{OWN_PREFIX}br-{sid}", *([record.bridge_id] if record and record.bridge_id else [])}
+    ids = [record.media_channel_id, record.agent_channel_id] if record else []
+    media = {f"{OWN_PREFIX}media-{sid}", f"{OWN_PREFIX}agent-{sid}", *(i for i in ids if i)}
+    bridges = {f"{OWN_PREFIX}br-{sid}", f"{OWN_PREFIX}hold-{sid}", f"{OWN_PREFIX}agentbr-{sid}",
+               *([record.bridge_id] if record and record.bridge_id else [])}  # fmt: skip
     for cid in media:
         with contextlib.suppress(Exception):
             await ari.hangup(cid)

@@ -43,6 +43,12 @@ for i, key in ipairs(KEYS) do
 end
 return lost
 """
+# Take a lease only if nobody holds it, not even this instance: two passes of one instance (the
+# sweeper and a reconnect) can then never both adopt one call.
+TAKE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -70,6 +76,7 @@ class LeaseManager:
         self._acquire = client.register_script(ACQUIRE)
         self._renew = client.register_script(RENEW)
         self._release = client.register_script(RELEASE)
+        self._take = client.register_script(TAKE)
         self._task: asyncio.Task[None] | None = None
 
     async def acquire(self, session_id: str) -> bool:
@@ -87,6 +94,23 @@ class LeaseManager:
             metrics.LEASES_HELD.set(len(self.owned))
             return True
         return False
+
+    async def take(self, session_id: str) -> bool:
+        """Take a free lease (an orphan's). False if anyone holds it, this instance included."""
+        try:
+            won = await self.redis.read(
+                lambda r: self._take(keys=[self.keys.lease(session_id)], args=[self.instance_id, self.ttl_ms])
+            )
+        except RedisUnavailable:
+            return False
+        if won == 1:
+            self.held(session_id)
+        return won == 1
+
+    def held(self, session_id: str) -> None:
+        """A lease this instance has just taken (e.g. with a new channel): heartbeat it from now on."""
+        self.owned.add(session_id)
+        metrics.LEASES_HELD.set(len(self.owned))
 
     def claim_while_offline(self, session_id: str) -> None:
         """A call started while Redis is away: hold it locally; the next renew_all takes the lease."""

@@ -35,6 +35,7 @@ class CallRecord(BaseModel):
     channel_id: str
     bridge_id: str | None = None
     media_channel_id: str | None = None
+    agent_channel_id: str | None = None  # the human's leg once a warm transfer connected
     caller_number: str | None = None
     caller_name: str | None = None
     called_number: str | None = None

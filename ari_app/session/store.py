@@ -42,11 +42,21 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local stored = tonumber(redis.call('HGET', KEYS[1], 'turn') or '0') or 0
 if tonumber(ARGV[1]) <= stored then return 0 end
 redis.call('HSET', KEYS[1], 'turn', ARGV[1], 'conversation_state', ARGV[2])
-local n = tonumber(ARGV[5])
-for i = 1, n do redis.call('RPUSH', KEYS[2], ARGV[5 + i]) end
-for i = 6 + n, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+local n = tonumber(ARGV[6])
+for i = 1, n do redis.call('RPUSH', KEYS[2], ARGV[6 + i]) end
+for i = 7 + n, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'type', 'turn', 'at', ARGV[4], 'data', ARGV[1])
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
+"""
+# A new caller channel gets its session and its lease in one step, before anything else happens
+# to it: no other instance's sweeper can take a call that has no record yet for an orphan.
+CLAIM_CHANNEL = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
+  return 1
+end
+return 0
 """
 
 
@@ -88,6 +98,7 @@ class SessionStore:
         # Calls this instance runs: answers reads while Redis is away, and knows the turn number.
         self._owned: dict[str, CallRecord] = {}
         self._save_turn = self.redis.client.register_script(SAVE_TURN)
+        self._claim_channel = self.redis.client.register_script(CLAIM_CHANNEL)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -132,6 +143,10 @@ class SessionStore:
             # The channel index outlives nothing: it expires with the retention even if end() is never called.
             p.set(k.channel(record.channel_id), sid, ex=ttl)
             self._xadd(p, sid, "created", {"channel_id": record.channel_id, "caller": record.caller_number})
+            # Every key expires from its creation (each turn pushes the expiry on): a call that ends
+            # while no instance drives it cannot stay in Redis forever.
+            for key in k.all_for_call(sid):
+                p.expire(key, ttl)
 
         self._owned[sid] = record
         await self.redis.write(build)
@@ -161,7 +176,8 @@ class SessionStore:
         ]
         state = self.protector.protect_conversation_state(conversation_state, rec.sensitive_slots)
         turn = rec.turn + 1
-        args: list[Any] = [turn, _dump(state), self.settings.events_maxlen, now(), len(entries)]
+        args: list[Any] = [turn, _dump(state), self.settings.events_maxlen, now(),
+                           self.settings.retention_seconds, len(entries)]  # fmt: skip
         args += [e.model_dump_json() for e in entries]
         if metrics is not None:
             args.append(_dump(metrics))
@@ -203,9 +219,39 @@ class SessionStore:
         await self.redis.write(build)
         return rec.model_copy(deep=True)
 
-    async def record_transfer(self, session_id: str, status: str, info: dict[str, Any]) -> CallRecord:
-        """Transfer progress: status transferring|transferred|active (failed, back to the bot)."""
-        return await self.update(session_id, event="transfer", status=status, transfer=info)
+    async def add_metrics(self, session_id: str, metrics: dict[str, Any]) -> None:
+        """One turn's timings (known only once the turn has been spoken)."""
+        rec = await self._local(session_id)
+        rec.metrics.append(metrics)
+        key, ttl = self.keys.metrics(session_id), self.settings.retention_seconds
+
+        def build(p) -> None:  # type: ignore[no-untyped-def]
+            p.rpush(key, _dump(metrics))
+            p.expire(key, ttl)
+
+        await self.redis.write(build)
+
+    async def claim_channel(self, channel_id: str, session_id: str) -> bool:
+        """Make a brand-new caller channel ours (session index + lease, atomically). False when
+        the channel already belongs to a call. Redis away: claimed locally, leased later."""
+        k = self.keys
+        try:
+            won = await self.redis.read(lambda r: self._claim_channel(
+                keys=[k.channel(channel_id), k.lease(session_id)],
+                args=[session_id, self.instance_id, self.settings.retention_seconds, self.leases.ttl_ms]))  # fmt: skip
+        except RedisUnavailable:
+            self.leases.claim_while_offline(session_id)
+            return True
+        if won == 1:
+            self.leases.held(session_id)
+        return won == 1
+
+    async def record_transfer(
+        self, session_id: str, status: str, info: dict[str, Any], **object_ids: str | None
+    ) -> CallRecord:
+        """Transfer progress: status transferring|transferred|active (failed, back to the bot),
+        with the ids a takeover needs to continue it (bridge_id, agent_channel_id, ...)."""
+        return await self.update(session_id, event="transfer", status=status, transfer=info, **object_ids)
 
     async def append_event(self, session_id: str, type: str, data: Any = None) -> None:
         """Add one event (e.g. "error", "dtmf", "barge_in") to the call's stream."""
@@ -288,7 +334,7 @@ class SessionStore:
     async def take_over(self, session_id: str) -> CallRecord | None:
         """Take an orphaned call: win its lease, load it, note the new owner. None = lost the race.
         May raise SessionCorrupt (the lease is then ours: hand the call to a human)."""
-        if not await self.leases.acquire(session_id):
+        if not await self.leases.take(session_id):
             return None
         rec = await self.get(session_id)
         if rec is None:
@@ -305,6 +351,22 @@ class SessionStore:
 
         await self.redis.write(build)
         return rec.model_copy(deep=True)
+
+    async def forget_missing(self) -> list[str]:
+        """Drop ``calls:active`` members whose record has expired or was deleted (janitor)."""
+
+        async def scan(r) -> list[str]:  # type: ignore[no-untyped-def]
+            members = sorted(m.decode() for m in await r.smembers(self.keys.active))
+            async with r.pipeline(transaction=False) as p:
+                for sid in members:
+                    p.exists(self.keys.call(sid))
+                present = await p.execute()
+            gone = [sid for sid, here in zip(members, present, strict=True) if not here]
+            if gone:
+                await r.srem(self.keys.active, *gone)
+            return gone
+
+        return await self.redis.read(scan)
 
     def owned_sessions(self) -> list[str]:
         return sorted(self._owned)

@@ -269,14 +269,17 @@ async def _return_caller(call: Call, hold_id: str) -> None:
         await call.ari.add_to_bridge(call.bridge_id, call.channel.id)
 
 
-async def blind_transfer(call: Call, target: str, req: TransferRequest) -> TransferResult:
-    """Send the caller to an extension/endpoint through the dialplan and let go of the call."""
+async def blind_transfer(
+    call: Call, target: str, req: TransferRequest, *, context: str = "ari-app-dial"
+) -> TransferResult:
+    """Send the caller to ``target`` in ``context`` (an endpoint through ari-app-dial, a queue
+    through ari-app-queue, an admin's own context) with the context variables, and let go of it."""
     try:
         for k, v in context_variables(call, req).items():
             await call.ari.set_variable(call.channel.id, k, v)
         call.handed_off = True
-        await call.ari.continue_in_dialplan(call.channel.id, "ari-app-dial", target, 1)
-        return TransferResult("connected", detail=f"blind to {target}")
+        await call.ari.continue_in_dialplan(call.channel.id, context, target, 1)
+        return TransferResult("connected", detail=f"blind to {target}@{context}")
     except AriError as e:
         call.handed_off = False
         return TransferResult("failed", detail=str(e))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ SECURITY_HEADERS = {
 }
 
 STORE_KEY = web.AppKey("store", SessionStore)
+# name -> ok, for /readyz (ARI connected and the app registered, Redis reachable, models loaded)
+READY_KEY = web.AppKey("ready", Callable[[], dict[str, bool]])
 SETTINGS_KEY = web.AppKey("web_settings", WebSettings)
 
 
@@ -112,6 +115,13 @@ async def healthz_handler(request: web.Request) -> web.Response:
     })  # fmt: skip
 
 
+async def readyz_handler(request: web.Request) -> web.Response:
+    """200 only when this instance can take calls now; 503 names what is missing."""
+    checks = request.app[READY_KEY]()
+    ready = all(checks.values())
+    return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
+
+
 async def metrics_handler(request: web.Request) -> web.Response:
     wanted = request.app[SETTINGS_KEY].metrics_token
     if wanted is not None and not hmac.compare_digest(
@@ -123,13 +133,17 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_web_app(store: SessionStore, settings: WebSettings) -> web.Application:
+def create_web_app(
+    store: SessionStore, settings: WebSettings, ready: Callable[[], dict[str, bool]] | None = None
+) -> web.Application:
     app = web.Application()
     app[STORE_KEY] = store
+    app[READY_KEY] = ready or (lambda: {"redis": store.healthy})
     app[SETTINGS_KEY] = settings
     app.router.add_get("/api/context/{session_id}", context_handler)
     app.router.add_get("/agent/{session_id}", agent_page_handler)
     app.router.add_get("/healthz", healthz_handler)
+    app.router.add_get("/readyz", readyz_handler)
     app.router.add_get("/metrics", metrics_handler)
     # Static assets hold no call data, so they need no token.
     app.router.add_static("/agent-static/", STATIC, show_index=False)

@@ -210,9 +210,14 @@ class FakeCall:
         self.media_channel_id: str | None = "media-1"
         self.resumed = False
         self.resume_state: dict | None = None
+        self.resume_transfer: dict | None = None
+        self.rejoined = False
+        self.agent_channel_id: str | None = None
         self.detached = False
         self.end_reason = "unknown"
         self.left = asyncio.Event()
+        self.hung_up = asyncio.Event()
+        self.failed_over: list[str] = []  # faults handed to the fallback (see fail_over in tests)
 
     def press(self, keys: str, at: float) -> None:
         for k in keys:
