@@ -5,6 +5,10 @@ the moment a tool has been running for its ``hold_after`` seconds without an ans
 caller hears "one moment while I check that" while the turn is still being worked out. Those
 actions are also listed in ``Turn.interim``; ``Turn.actions`` holds the rest, in order.
 
+Tool journal: ``handle(..., on_tool_event=cb)`` awaits ``cb("tool_started", {tool, key})`` before
+a webhook is sent and ``cb("tool_finished", {tool, key, ok, status, attempts})`` after it, for the
+call's event stream (see ``tools.py``).
+
 The state passed in is never mutated: each turn works on a copy and returns it in the Turn,
 ready to be stored (``state.to_dict()``) and resumed anywhere (``ConversationState.from_dict``).
 """
@@ -29,7 +33,7 @@ from ari_app.dialog.routing import IntentRouter
 from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Listen, Say, Turn
 from ari_app.dialog.steps import OnAction, TurnOut, elapsed_ms
 from ari_app.dialog.templates import SPOKEN_FORMATS
-from ari_app.dialog.tools import ToolClient
+from ari_app.dialog.tools import ToolClient, ToolJournal
 
 if TYPE_CHECKING:
     from ari_app.dialog.llm import LlmCommander
@@ -81,11 +85,15 @@ class DialogEngine(IntentRouter):
         return self._finish(state, out, time.perf_counter())
 
     async def handle(
-        self, state: ConversationState, caller: CallerInput, on_action: OnAction | None = None
+        self,
+        state: ConversationState,
+        caller: CallerInput,
+        on_action: OnAction | None = None,
+        on_tool_event: ToolJournal | None = None,
     ) -> Turn:
         started = time.perf_counter()
         state = ConversationState.from_dict(state.to_dict())
-        out = TurnOut(on_action=on_action)
+        out = TurnOut(on_action=on_action, on_tool_event=on_tool_event)
         state.turns += 1
         if state.ended:
             out.note("ignored", "conversation already ended")

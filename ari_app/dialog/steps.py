@@ -1,5 +1,11 @@
 """Running a flow's steps until the caller must speak (or the flow ends), and what happens
-between flows: resuming an interrupted one, the multi-intent queue, "anything else?"."""
+between flows: resuming an interrupted one, the multi-intent queue, "anything else?".
+
+Tool steps send an idempotency key (``tools.idempotency_key``) built from the call, the flow, the
+step, the turn its frame started (kept in the frame's results under ``FRAME_STARTED``, so it is
+saved and resumed with the state) and the arguments: a call taken over by another instance that
+re-asks the question and hears the same answer sends the same key, and the backend applies the
+change once. ``TurnOut.on_tool_event`` receives the tool's journal events."""
 
 from __future__ import annotations
 
@@ -25,12 +31,14 @@ from ari_app.dialog.policy import EscalationPolicy
 from ari_app.dialog.redact import mask, redact, redact_slots
 from ari_app.dialog.state import Action, CollectDigits, ConversationState, Frame, Hangup, Listen, Say
 from ari_app.dialog.templates import SPOKEN_FORMATS, TemplateError, render, render_value
-from ari_app.dialog.tools import ToolClient, ToolResult
+from ari_app.dialog.tools import ToolClient, ToolJournal, ToolResult, idempotency_key
 
 OnAction = Callable[[Any], Awaitable[None] | None]
 MAX_STEPS_PER_TURN = 60  # a guard: the loader rejects loops with no exit, this catches the rest
 MAX_FAILED_TRANSFERS_ASKED = 2  # hand-overs tried when the caller asks, after failures
 NO_AGENTS_GOODBYE = "I'm sorry we couldn't finish this today. Please call us back a little later. Goodbye."
+# A frame's results entry: the turn it started in (not a name templates can write, nor a tool's).
+FRAME_STARTED = "@started_turn"
 
 
 @dataclass
@@ -41,6 +49,7 @@ class TurnOut:
     interim: list[Action] = field(default_factory=list)
     decision: dict[str, Any] = field(default_factory=dict)
     on_action: OnAction | None = None
+    on_tool_event: ToolJournal | None = None  # "tool_started" / "tool_finished", for the call's events
     steps_run: int = 0
 
     def say(self, text: str, sensitive: bool = False) -> None:
@@ -217,7 +226,7 @@ class StepRunner:
         text: str | None = None,
         slots: dict[str, Any] | None = None,
     ) -> None:
-        frame = Frame(flow=name, slots=dict(slots or {}))
+        frame = Frame(flow=name, slots=dict(slots or {}), results={FRAME_STARTED: state.turns})
         state.frames.append(frame)
         state.awaiting = None
         out.note("flow", name)
@@ -337,12 +346,15 @@ class StepRunner:
         except TemplateError as e:
             res = ToolResult(False, {}, f"{step.call}: {e}")
         else:
-            res = await self._call_with_hold(step.call, tool, args, out)
+            key = idempotency_key(state.call_id, frame.flow, step.id or frame.step, step.call,
+                                  frame.results.get(FRAME_STARTED), args)  # fmt: skip
+            res = await self._call_with_hold(step.call, tool, args, out, key)
         secrets = self.secrets(state)
         out.decision.setdefault("tools", []).append(
             {
                 "tool": step.call,
                 "ok": res.ok,
+                "status": res.status,
                 "attempts": res.attempts,
                 "ms": round(res.elapsed_ms, 1),
                 "error": redact(res.error, secrets),
@@ -366,10 +378,13 @@ class StepRunner:
             frame.step = following(flow, ids, frame.step)
         return True
 
-    async def _call_with_hold(self, name: str, tool: Any, args: dict[str, Any], out: TurnOut) -> ToolResult:
+    async def _call_with_hold(
+        self, name: str, tool: Any, args: dict[str, Any], out: TurnOut, key: str
+    ) -> ToolResult:
         if self.tool_client is None:
             return ToolResult(False, {}, f"{name}: no tool client configured")
-        task = asyncio.ensure_future(self.tool_client.call(name, tool, args))
+        call = self.tool_client.call(name, tool, args, idempotency_key=key, journal=out.on_tool_event)
+        task = asyncio.ensure_future(call)
         if tool.holding_phrase:
             done, _ = await asyncio.wait({task}, timeout=tool.hold_after)
             if not done:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from aiohttp import web
@@ -11,7 +12,7 @@ from ari_app.dialog.flows import Tool
 from ari_app.dialog.redact import redact, redact_text
 from ari_app.dialog.state import ConversationState, Frame
 from ari_app.dialog.templates import TemplateError, render
-from ari_app.dialog.tools import SIGNATURE_HEADER, ToolClient, sign
+from ari_app.dialog.tools import ToolClient, verify
 
 
 def test_template_spoken_formats_and_safety():
@@ -41,11 +42,11 @@ def test_state_round_trips_through_json():
 
 async def test_tool_client_signs_validates_and_retries(monkeypatch):
     monkeypatch.setenv("T_SECRET", "k")
-    seen: list[tuple[bytes, str]] = []
+    seen: list[tuple[bytes, dict[str, str]]] = []
 
     async def handler(request: web.Request) -> web.Response:
         body = await request.read()
-        seen.append((body, request.headers.get(SIGNATURE_HEADER, "")))
+        seen.append((body, dict(request.headers)))
         if len(seen) == 1:
             return web.Response(status=503)
         return web.json_response({"ok": True})
@@ -63,10 +64,11 @@ async def test_tool_client_signs_validates_and_retries(monkeypatch):
     try:
         bad = await client.call("t", tool, {"n": "seven"})
         assert not bad.ok and "rejected before sending" in bad.error and not seen
-        res = await client.call("t", tool, {"n": 7})
+        res = await client.call("t", tool, {"n": 7}, idempotency_key="key-1")  # a POST retries with a key
         assert res.ok and res.attempts == 2
-        body, signature = seen[-1]
-        assert signature == sign("k", body) and json.loads(body) == {"n": 7}
+        body, headers = seen[-1]
+        verify("k", headers, "POST", "/t", body, now=time.time())
+        assert json.loads(body) == {"n": 7}
     finally:
         await client.close()
         await runner.cleanup()
