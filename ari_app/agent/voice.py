@@ -207,8 +207,8 @@ class VoiceAgent:
                 if isinstance(a, Say):
                     await floor.say(a.text, interruptible=a.interruptible)
 
-            with stage_cpu.loop_section("dialogue"):
-                turn = await d.engine.handle(state, inp, on_action=on_action)
+            with stage_cpu.loop_section("dialogue"):  # webhooks journal tool_started/_finished
+                turn = await d.engine.handle(state, inp, on_action=on_action, on_tool_event=session.event)
             state = turn.state
             m.decide_ms = round((d.clock() - decided0) * 1000, 1)
             await session.record_caller(inp, turn.decision)
