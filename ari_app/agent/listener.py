@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_DIGITS = 32
 DEFAULT_TERMINATOR = "#"
+RECOGNITION_FAILURES_MAX = 2  # in a row
 
 
 class Listener:
@@ -98,6 +99,7 @@ class Listener:
 
     # ------------------------------------------------------------------ producers
     async def _speech(self) -> None:
+        failures = 0
         async for frame in self._media.frames():
             with stage_cpu.measured("vad"):
                 prob = self._vad.speech_probability(frame.pcm)
@@ -108,8 +110,13 @@ class Listener:
                     self._emit(ev)
             try:
                 events = await self._taker.push(frame, prob)
-            except Exception as e:  # an ASR failure loses this turn, never the listening
-                log.error("listener.recognition_failed", error=str(e), error_type=type(e).__name__)
+                failures = 0
+            except Exception as e:  # one ASR failure loses this turn, not the call
+                failures += 1
+                log.error("listener.recognition_failed", error=str(e), error_type=type(e).__name__,
+                          in_a_row=failures)  # fmt: skip
+                if failures >= RECOGNITION_FAILURES_MAX:  # broken, not a blip: the watchdog
+                    raise  # sees the listener stop and hands the caller to a person
                 continue
             for event in events:
                 self._emit(event)
