@@ -225,17 +225,21 @@ class Service:
         assert self.manager is not None and self.active is not None
         events = self.manager.events
         beat = self.settings.session.heartbeat_interval
+        vacant = 0
         while True:
             if not self.replaced:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(events.replaced.wait(), beat)
                 if events.replaced.is_set():
                     self._hand_over_calls()
+                    await self.active.release()
                 else:
                     await self.active.claim()
                 continue
             await asyncio.sleep(beat)
-            if await self.active.claim():  # free: the active instance is gone
+            vacant = vacant + 1 if await self.active.holder() is None else 0
+            if vacant >= 2 and await self.active.take_free():  # the active instance is gone
+                vacant = 0
                 self.replaced = False
                 events.reconnect()
                 log.warning("standby.activated", instance=self.instance_id, app=self.settings.ari.app)

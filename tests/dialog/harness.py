@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,13 @@ CONVERSATIONS = Path(__file__).parent / "conversations"
 SECRET = "test-secret-for-demo-backend"
 
 
-async def start_backend() -> tuple[web.AppRunner, str]:
+async def start_backend(middlewares: Sequence[Any] = ()) -> tuple[web.AppRunner, str]:
+    """The demo backend on a free port; ``middlewares`` run first (e.g. a fault suite's delays)."""
     os.environ["IVA_DEMO_SECRET"] = SECRET
+    app = create_app(":memory:", secret=SECRET, faults=True)
+    app.middlewares[:0] = list(middlewares)
     # The "hang" fault never answers: don't wait aiohttp's default 60 s for it at clean-up.
-    runner = web.AppRunner(create_app(":memory:", secret=SECRET, faults=True), shutdown_timeout=0.5)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -16,7 +16,6 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from ari_app.agent.voice import FAILURE_APOLOGY
 from ari_app.config import Settings, load_settings
 from ari_app.demo import caller_voice, start_demo_backend
 from ari_app.media import metrics as media_metrics
@@ -142,7 +141,9 @@ async def test_broken_dialogue_apologises_in_our_voice_and_queues(svc, settings,
     await fails_over_to_a_person(svc, settings, ari, phone_factory, "error", "something went wrong")
 
 
-async def test_broken_asr_hands_the_caller_to_a_person(svc, settings, ari, phone_factory, monkeypatch) -> None:
+async def test_broken_asr_hands_the_caller_to_a_person(
+    svc, settings, ari, phone_factory, monkeypatch
+) -> None:
     async def broken(*a, **kw):  # type: ignore[no-untyped-def]
         raise RuntimeError("asr crashed")
 
@@ -218,7 +219,9 @@ async def test_dtmf_flood_is_bounded_and_the_call_goes_on(svc, settings, ari, vo
 
 
 @pytest.mark.parametrize("phase,after_s", [("greeting", 1.0), ("listening", 6.5), ("answering", None)])
-async def test_caller_hangs_up_in_each_phase_nothing_leaks(svc, settings, ari, voices, phase, after_s) -> None:
+async def test_caller_hangs_up_in_each_phase_nothing_leaks(
+    svc, settings, ari, voices, phase, after_s
+) -> None:
     if after_s is None:  # hang up while the agent answers the question
         script = [WaitForAgent(timeout_s=20), say(voices, HOURS_Q), Silence(1.6)]
     else:

@@ -12,9 +12,10 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -118,9 +119,9 @@ class AgentFleet:
             await p.stop()
 
 
-async def demo_backend_env() -> tuple[object, dict[str, str]]:
+async def demo_backend_env(middlewares: Sequence[Any] = ()) -> tuple[object, dict[str, str]]:
     """The demo backend on a free loopback port, and the environment that points the agent at it."""
-    runner, url = await start_backend()
+    runner, url = await start_backend(middlewares)
     return runner, {"DEMO_BACKEND_URL": url, "IVA_DEMO_SECRET": os.environ["IVA_DEMO_SECRET"]}
 
 
@@ -135,18 +136,20 @@ HEARTBEAT = 1.0
 SWEEP_INTERVAL = 2.0  # Service._sweep_orphans
 
 
-@pytest.fixture
-async def fleet(asterisk, redis, settings: Settings, tmp_path: Path) -> AsyncIterator[AgentFleet]:
+@contextlib.asynccontextmanager
+async def running_fleet(
+    settings: Settings, redis: Any, log_dir: Path, backend_middlewares: Sequence[Any] = ()
+) -> AsyncIterator[AgentFleet]:
     """Agent processes on a fresh Redis key prefix, with the demo backend; all stopped after."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
-    runner, env = await demo_backend_env()
+    runner, env = await demo_backend_env(backend_middlewares)
     env |= {
         "ARI_APP_SESSION__KEY_PREFIX": prefix,
         "ARI_APP_SESSION__LEASE_TTL": str(LEASE_TTL),
         "ARI_APP_SESSION__HEARTBEAT_INTERVAL": str(HEARTBEAT),
         "ARI_APP_LOG_LEVEL": "info",
     }
-    f = AgentFleet(tmp_path, env)
+    f = AgentFleet(log_dir, env)
     f.store = SessionStore(settings.redis.url, "test-reader", SessionSettings(key_prefix=prefix))
     await f.store.connect()
     try:
@@ -157,6 +160,12 @@ async def fleet(asterisk, redis, settings: Settings, tmp_path: Path) -> AsyncIte
         await runner.cleanup()  # type: ignore[attr-defined]
         async for key in redis.scan_iter(match=f"{prefix}:*"):
             await redis.delete(key)
+
+
+@pytest.fixture
+async def fleet(asterisk, redis, settings: Settings, tmp_path: Path) -> AsyncIterator[AgentFleet]:
+    async with running_fleet(settings, redis, tmp_path) as f:
+        yield f
 
 
 async def wait_for_record(
