@@ -93,6 +93,20 @@ class AgentProcess:
             await self.proc.wait()
 
 
+def process_health(service: Any) -> dict[str, Any]:
+    """What a soak watches: memory, descriptors, and what the agent still holds."""
+    with open("/proc/self/status") as f:
+        rss_kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    manager = service.manager
+    return {
+        "rss_kb": rss_kb,
+        "fds": len(os.listdir("/proc/self/fd")),
+        "live_calls": len(manager.calls) if manager else 0,
+        "ports_in_use": len(manager.ports.in_use) if manager else 0,
+        "tasks": len(asyncio.all_tasks()),
+    }
+
+
 async def _child(flows: list[Path]) -> int:
     from ari_app import stage_cpu
     from ari_app.config import load_settings
@@ -120,9 +134,10 @@ async def _child(flows: list[Path]) -> int:
                     "cpu_s": cpu_seconds(),
                     "stage_cpu_s": stage_cpu.snapshot(),
                     "wall": time.monotonic(),
-                    "calls": len(service.deps.transcripts),
+                    "calls": len(service.deps.transcripts),  # the last RECENT_CALLS only
                     "turn_metrics": [dataclasses.asdict(m) for m in service.deps.turn_metrics],
-                    "transcripts": service.deps.transcripts,
+                    "transcripts": list(service.deps.transcripts),
+                    **process_health(service),
                 }
                 print(json.dumps(out, default=str), flush=True)
     finally:
