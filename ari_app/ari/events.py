@@ -22,6 +22,7 @@ from ari_app.config import AriSettings
 
 log = structlog.get_logger(__name__)
 
+CHANNEL_QUEUE_MAX = 1000  # a call's supervisor reads its events at once; a backlog means it is gone
 EventHandler = Callable[[Event], Awaitable[None] | None]
 
 
@@ -49,6 +50,7 @@ class EventStream:
         # replacing each other, so a replaced stream stays down and tells its owner.
         self.replaced = asyncio.Event()
         self._queues: dict[str, asyncio.Queue[Event]] = {}
+        self._overflowed: set[str] = set()
         self._waiters: dict[tuple[str, str], list[asyncio.Future[Event]]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -57,10 +59,11 @@ class EventStream:
 
     # ------------------------------------------------------------------ routing
     def subscribe(self, channel_id: str) -> asyncio.Queue[Event]:
-        return self._queues.setdefault(channel_id, asyncio.Queue())
+        return self._queues.setdefault(channel_id, asyncio.Queue(maxsize=CHANNEL_QUEUE_MAX))
 
     def unsubscribe(self, channel_id: str) -> None:
         self._queues.pop(channel_id, None)
+        self._overflowed.discard(channel_id)
 
     def expect(self, event_type: str, channel_id: str) -> asyncio.Future[Event]:
         """Register interest *before* the action that causes the event (no race)."""
@@ -87,6 +90,11 @@ class EventStream:
                 routed = True
             q = self._queues.get(cid)
             if q is not None:
+                if q.full():  # nobody reads this channel's events: keep the newest, say so once
+                    q.get_nowait()
+                    if cid not in self._overflowed:
+                        self._overflowed.add(cid)
+                        log.error("ari.events.queue_full", channel=cid, kept=CHANNEL_QUEUE_MAX)
                 q.put_nowait(event)
                 routed = True
         if not routed and self.on_unrouted is not None:

@@ -24,6 +24,7 @@ from ari_app.media.transport import MediaTransport
 log = structlog.get_logger(__name__)
 
 OWN_PREFIX = "iva-"  # ids of channels/bridges we create: never mistaken for new callers
+DIGITS_QUEUE_MAX = 64  # keys not yet grouped into an entry
 HANGUP_EVENTS = {"StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"}
 
 
@@ -95,7 +96,7 @@ class Call:
         self.media_channel_id: str | None = None
         self.agent_channel_id: str | None = None  # set once a warm transfer connected an agent
         self.agent_events: asyncio.Queue[Event] | None = None
-        self.digits: asyncio.Queue[Digit] = asyncio.Queue()
+        self.digits: asyncio.Queue[Digit] = asyncio.Queue(maxsize=DIGITS_QUEUE_MAX)
         self.hung_up = asyncio.Event()
         self.resumed = False  # adopted from a dead instance (takeover)
         self.resume_state: dict | None = None  # the conversation state saved before the crash
@@ -104,6 +105,7 @@ class Call:
         self.handed_off = False  # the caller is no longer ours (blind transfer, fallback): no hang-up
         self.detached = False  # handed over to another instance: leave caller, bridges and session be
         self.end_reason = "unknown"
+        self._dtmf_dropped = False
         self._queue = events.subscribe(channel.id)
         self.log = log.bind(session=self.info.session_id, channel=channel.id)
 
@@ -230,6 +232,11 @@ class Call:
             return
         self.log.debug("call.event", type=ev.type, cause=ev.cause_txt)
         if ev.type == "ChannelDtmfReceived" and ev.digit:
+            if self.digits.full():  # a key flood faster than any entry: the excess is dropped
+                if not self._dtmf_dropped:
+                    self._dtmf_dropped = True
+                    self.log.warning("call.dtmf_dropped", queued=DIGITS_QUEUE_MAX)
+                return
             self.digits.put_nowait(Digit(ev.digit, ev.duration_ms or 0, time.monotonic()))
         elif ev.type in HANGUP_EVENTS and not self.handed_off:
             self.hung_up.set()
