@@ -190,6 +190,7 @@ class VoiceAgent:
             await session.save(state, {})  # before speaking: a crash now resumes at this prompt
         dog.enter("speaking")
         ended = await self._perform(call, actions, floor, listener, session, None, dog)
+        await session.finish(None)
         n = 0
         while not ended:
             dog.enter("listening")
@@ -222,7 +223,7 @@ class VoiceAgent:
             if not ended and state.ended:  # a transfer that did not connect: the caller is back
                 state = d.engine.transfer_returned(state)
                 await session.save(state, turn.decision)
-            await session.observe(m)
+            await session.finish(m)
 
     async def _stay_with_agent(self, call: Call) -> None:
         session = _Session(call, self.d)
@@ -429,16 +430,20 @@ class _Session:
             await self.d.store.update(self.sid, event=None, slots=slots, intent=frame.flow if frame else None,
                                       sensitive_slots=sensitive)  # fmt: skip
 
-    async def observe(self, m: TurnMetrics) -> None:
-        """The turn's timings, known once it has been spoken."""
-        self.d.turn_metrics = [*self.d.turn_metrics[-999:], m]
-        if self.d.metrics is not None:
-            self.d.metrics.observe(m)
+    async def finish(self, m: TurnMetrics | None) -> None:
+        """The turn has been spoken: its lines and timings join the saved turn."""
+        if m is not None:
+            self.d.turn_metrics = [*self.d.turn_metrics[-999:], m]
+            if self.d.metrics is not None:
+                self.d.metrics.observe(m)
         if self.d.store is None:
             return
-        with self._guard("metrics"):
-            await self.d.store.add_metrics(self.sid, {k: v for k, v in m.__dict__.items()
-                                                      if v is not None and k != "extra"})  # fmt: skip
+        entries, self.pending = self.pending, []
+        metrics = (
+            None if m is None else {k: v for k, v in m.__dict__.items() if v is not None and k != "extra"}
+        )
+        with self._guard("finish_turn"):
+            await self.d.store.finish_turn(self.sid, entries, metrics)
 
     async def event(self, type: str, data: dict[str, Any]) -> None:
         if self.d.store is None:

@@ -49,6 +49,19 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'type', 'turn', 'at', A
 for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
 """
+# The rest of a turn, once it has been spoken: the agent's lines and the turn's timings. Keyed by
+# the turn number like SAVE_TURN, so a replay after an ambiguous failure adds nothing twice.
+FINISH_TURN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local done = tonumber(redis.call('HGET', KEYS[1], 'finished_turn') or '0') or 0
+if tonumber(ARGV[1]) <= done then return 0 end
+redis.call('HSET', KEYS[1], 'finished_turn', ARGV[1])
+local n = tonumber(ARGV[3])
+for i = 1, n do redis.call('RPUSH', KEYS[2], ARGV[3 + i]) end
+for i = 4 + n, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return 1
+"""
 # A new caller channel gets its session and its lease in one step, before anything else happens
 # to it: no other instance's sweeper can take a call that has no record yet for an orphan.
 CLAIM_CHANNEL = """
@@ -99,6 +112,7 @@ class SessionStore:
         self._owned: dict[str, CallRecord] = {}
         self._save_turn = self.redis.client.register_script(SAVE_TURN)
         self._claim_channel = self.redis.client.register_script(CLAIM_CHANNEL)
+        self._finish_turn = self.redis.client.register_script(FINISH_TURN)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -219,17 +233,26 @@ class SessionStore:
         await self.redis.write(build)
         return rec.model_copy(deep=True)
 
-    async def add_metrics(self, session_id: str, metrics: dict[str, Any]) -> None:
-        """One turn's timings (known only once the turn has been spoken)."""
+    async def finish_turn(
+        self,
+        session_id: str,
+        transcript_entries: list[TranscriptEntry] = (),  # type: ignore[assignment]
+        metrics: dict[str, Any] | None = None,
+    ) -> None:
+        """What the saved turn added once spoken: the agent's lines and its timings (the turn is
+        saved before it is spoken, so a crash meanwhile resumes at it)."""
         rec = await self._local(session_id)
-        rec.metrics.append(metrics)
-        key, ttl = self.keys.metrics(session_id), self.settings.retention_seconds
-
-        def build(p) -> None:  # type: ignore[no-untyped-def]
-            p.rpush(key, _dump(metrics))
-            p.expire(key, ttl)
-
-        await self.redis.write(build)
+        if not transcript_entries and metrics is None:
+            return
+        k = self.keys
+        args: list[Any] = [rec.turn, self.settings.retention_seconds, len(transcript_entries)]
+        args += [e.model_dump_json() for e in transcript_entries]
+        if metrics is not None:
+            args.append(_dump(metrics))
+            rec.metrics.append(metrics)
+        rec.transcript.extend(transcript_entries)
+        keys = [k.call(session_id), k.transcript(session_id), k.metrics(session_id)]
+        await self.redis.write(lambda p: self._finish_turn(keys=keys, args=args, client=p))
 
     async def claim_channel(self, channel_id: str, session_id: str) -> bool:
         """Make a brand-new caller channel ours (session index + lease, atomically). False when
