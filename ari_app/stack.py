@@ -328,20 +328,9 @@ def up(s: Settings) -> StackState:
     run.mkdir(parents=True, exist_ok=True)
     (run / "redis").mkdir(exist_ok=True)
 
-    ast_log = run / "asterisk.log"
-    ast = subprocess.Popen(
-        ["chroot", str(root), "/usr/sbin/asterisk", "-f", "-n"],
-        stdin=subprocess.DEVNULL, stdout=ast_log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    redis_log = run / "redis.log"
-    red = subprocess.Popen(
-        _redis_command(s),
-        stdin=subprocess.DEVNULL,
-        stdout=redis_log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    ast_log, redis_log = run / "asterisk.log", run / "redis.log"
+    ast = _spawn(["chroot", str(root), "/usr/sbin/asterisk", "-f", "-n"], ast_log, "wb")
+    red = _spawn(_redis_command(s), redis_log, "wb")
     state = StackState(
         asterisk_pid=ast.pid,
         redis_pid=red.pid,
@@ -383,18 +372,34 @@ def restart_redis(s: Settings) -> StackState:
         raise StackError("the stack is not running")
     _kill(state.redis_pid)
     _wait_ports_free(s, [p for p in _stack_ports(s) if p[2] == "Redis"])
-    run = s.stack.run_dir
-    red = subprocess.Popen(
-        _redis_command(s),
-        stdin=subprocess.DEVNULL,
-        stdout=(run / "redis.log").open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log = s.stack.run_dir / "redis.log"
+    red = _spawn(_redis_command(s), log, "ab")
     state.redis_pid = red.pid
     _state_file(s).write_text(json.dumps(asdict(state)))
-    _wait(lambda: _redis_ready(s, s.stack.bind), 10, "redis-server", red.pid, run / "redis.log")
+    _wait(lambda: _redis_ready(s, s.stack.bind), 10, "redis-server", red.pid, log)
     return state
+
+
+def restart_asterisk(s: Settings) -> StackState:
+    """Stop and start only Asterisk, like a PBX restart (tests of Asterisk restarts use it):
+    every call it held is gone, our ARI websocket must find it again."""
+    state = read_state(s)
+    if not state:
+        raise StackError("the stack is not running")
+    _stop([state.asterisk_pid])
+    _wait_ports_free(s, [p for p in _stack_ports(s) if p[2] != "Redis"])
+    log = s.stack.run_dir / "asterisk.log"
+    ast = _spawn(["chroot", state.rootfs, "/usr/sbin/asterisk", "-f", "-n"], log, "ab")
+    state.asterisk_pid = ast.pid
+    _state_file(s).write_text(json.dumps(asdict(state)))
+    _wait(lambda: _ari_ready(s), s.stack.start_timeout, "Asterisk", ast.pid, log)
+    return state
+
+
+def _spawn(cmd: list[str], log: Path, mode: str) -> subprocess.Popen[bytes]:
+    """A stack process in its own session (a Ctrl-C in the terminal does not reach it)."""
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log.open(mode), stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
 
 
 def status(s: Settings) -> dict:

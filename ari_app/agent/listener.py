@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_MAX_DIGITS = 32
 DEFAULT_TERMINATOR = "#"
 RECOGNITION_FAILURES_MAX = 2  # in a row
+VAD_FAILURES_MAX = 25  # frames in a row (0.5 s): a glitch costs a frame, a broken VAD ends listening
 
 
 class Listener:
@@ -99,10 +100,19 @@ class Listener:
 
     # ------------------------------------------------------------------ producers
     async def _speech(self) -> None:
-        failures = 0
+        failures = vad_failures = 0
         async for frame in self._media.frames():
-            with stage_cpu.measured("vad"):
-                prob = self._vad.speech_probability(frame.pcm)
+            try:
+                with stage_cpu.measured("vad"):
+                    prob = self._vad.speech_probability(frame.pcm)
+                vad_failures = 0
+            except Exception as e:  # the frame counts as silence
+                vad_failures += 1
+                if vad_failures == 1:
+                    log.error("listener.vad_failed", error=str(e), error_type=type(e).__name__)
+                if vad_failures >= VAD_FAILURES_MAX:  # the watchdog sees the listener stop
+                    raise
+                prob = 0.0
             if self._watching_barge_in:
                 with stage_cpu.measured("barge_in"):
                     barge = self._barge.feed(prob, frame.received_at)

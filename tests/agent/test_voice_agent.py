@@ -188,6 +188,30 @@ async def test_an_asr_failure_loses_the_turn_not_the_call(engine: DialogEngine) 
         await h.until_said(HOURS, finished=False)  # still listening after the failure
 
 
+class GlitchyVad(ScriptedVad):
+    """Raises on the first few frames of the caller's speech, like a VAD runtime hiccup."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def speech_probability(self, frame: bytes) -> float:
+        if frame[0] and self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("vad hiccup")
+        return super().speech_probability(frame)
+
+
+async def test_a_vad_glitch_costs_frames_not_the_call(engine: DialogEngine) -> None:
+    vad = GlitchyVad(failures=5)
+    h = Harness(engine)
+    h.deps.vad_factory = lambda: vad
+    async with h:
+        await h.until_said(GREETING)
+        h.line.speak(1000, utterance=1, lead_silence_ms=200)
+        await h.until_said(HOURS, finished=False)  # the caller was heard despite the glitch
+        assert vad.failures == 0
+
+
 async def test_key_press_interrupts_and_is_an_input(engine: DialogEngine) -> None:
     async with Harness(engine) as h:
         await h.until_said(GREETING, finished=False)

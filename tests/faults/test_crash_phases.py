@@ -89,34 +89,69 @@ def call(settings: Settings, script: list) -> asyncio.Task:  # type: ignore[type
     )
 
 
-async def test_killed_while_speaking_resumes_at_that_question(fleet: AgentFleet, settings: Settings,
-                                                              ari) -> None:  # fmt: skip
-    """The turn is saved before it is spoken: killed mid-question, the caller gets that question
-    again (not the greeting, not the question before)."""
+def said_by_agent(rec, text: str) -> bool:  # type: ignore[no-untyped-def]
+    """``text`` is in an agent line of the record: that turn has been spoken (finish_turn)."""
+    return any(e.speaker == "agent" and text in e.text for e in rec.transcript)
+
+
+async def stop(agent, how: str) -> None:  # type: ignore[no-untyped-def]
+    if how == "SIGTERM":  # a restart: the instance hands its calls over as it goes
+        await agent.stop()
+    else:
+        agent.kill()
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("phase", ["greeting", "speaking", "listening"])
+async def test_restart_in_a_phase_resumes_at_that_question(fleet: AgentFleet, settings: Settings, ari,
+                                                           phase: str, how: str) -> None:  # fmt: skip
+    """The turn is saved before it is spoken: stopped in the greeting, the caller is greeted
+    again; stopped while the phone question is spoken or awaited, the caller gets that question
+    again (not the greeting, not the question before). Nothing is left once the call ends."""
     say = await caller_lines(ASK)
     a = await fleet.start("a")
-    script = [WaitForAgent(), say[ASK], WaitForAgent(quiet_s=1.0),  # the question, cut off by the kill
-              WaitForAgent(timeout_s=45, quiet_s=1.5),  # the resumed agent
-              Dtmf("5551234567#"), WaitForAgent(quiet_s=1.5)]  # fmt: skip
+    if phase == "greeting":
+        script = [WaitForAgent(quiet_s=1.0), WaitForAgent(timeout_s=45, quiet_s=1.5), say[ASK],
+                  WaitForAgent(quiet_s=1.5), Dtmf("5551234567#"), WaitForAgent(quiet_s=1.5)]  # fmt: skip
+    else:
+        script = [WaitForAgent(), say[ASK], WaitForAgent(quiet_s=1.0),  # the question (cut off while speaking)
+                  WaitForAgent(timeout_s=45, quiet_s=1.5),  # the resumed agent
+                  Dtmf("5551234567#"), WaitForAgent(quiet_s=1.5)]  # fmt: skip
     caller = call(settings, script)
-    rec = await wait_for_record(fleet.store, lambda r: awaiting_slot(r) == "phone", 60, "the phone question")
-    await asyncio.sleep(0.6)  # the question is being spoken
-    a.kill()
+    if phase == "greeting":
+        rec = await wait_for_record(fleet.store, lambda r: True, 60, "the call record")
+        await asyncio.sleep(0.8)
+    elif phase == "speaking":
+        rec = await wait_for_record(
+            fleet.store, lambda r: awaiting_slot(r) == "phone", 60, "the phone question"
+        )
+        await asyncio.sleep(0.6)
+    else:
+        rec = await wait_for_record(fleet.store, lambda r: said_by_agent(r, "phone number"), 60,
+                                    "the phone question spoken")  # fmt: skip
+        await asyncio.sleep(0.3)
+    await stop(a, how)
     b = await fleet.start("b")
     await asyncio.wait_for(caller, 120)
     rec = await ended(fleet, rec.session_id)
     agent_lines = [e.text for e in rec.transcript if e.speaker == "agent"]
-    resumes = [t for t in agent_lines if t.startswith(RESUME_APOLOGY)]
-    assert resumes, f"{agent_lines}\nB:\n{b.tail()}"
-    resume = resumes[0]
-    assert "phone number" in resume, resume
-    assert not any("Thanks for calling" in t for t in agent_lines[agent_lines.index(resume) :]), agent_lines
+    resumed = [i for i, t in enumerate(agent_lines) if t.startswith(RESUME_APOLOGY)]
+    assert resumed, f"{agent_lines}\nB:\n{b.tail()}"
+    after = " ".join(agent_lines[resumed[0] :])
+    if phase == "greeting":
+        assert "Thanks for calling" in after, agent_lines
+    else:
+        assert "phone number" in agent_lines[resumed[0]], agent_lines
+        assert "Thanks for calling" not in after, agent_lines
     assert rec.slots.get("phone") == "5551234567", rec.slots
     assert "takeover.adopted" in b.log
+    await nothing_left_in_asterisk(ari)
+    await keys_expire(fleet.store, rec.session_id)
 
 
-async def test_killed_mid_webhook_the_refund_happens_once(settings: Settings, asterisk, redis, tmp_path,
-                                                          ari) -> None:  # fmt: skip
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+async def test_restart_mid_webhook_the_refund_happens_once(settings: Settings, asterisk, redis, tmp_path,
+                                                           ari, how: str) -> None:  # fmt: skip
     counter = RefundCounter()
     say = await caller_lines(REFUND_ASK, DOB, YES)
     async with running_fleet(settings, redis, tmp_path, [counter.middleware]) as fleet:
@@ -128,7 +163,7 @@ async def test_killed_mid_webhook_the_refund_happens_once(settings: Settings, as
         caller = call(settings, script)
         await asyncio.wait_for(counter.started.wait(), 90)
         await asyncio.sleep(0.5)
-        a.kill()  # the refund request is in flight
+        await stop(a, how)  # the refund request is in flight
         b = await fleet.start("b")
         await asyncio.wait_for(caller, 150)
         sid = next(
@@ -162,10 +197,7 @@ async def test_restart_while_bridged_keeps_the_person_on_the_line(fleet: AgentFl
             fleet.store, lambda r: r.status == "transferred", 10, "the transfer recorded"
         )
         assert rec.agent_channel_id and rec.bridge_id, (rec.agent_channel_id, rec.bridge_id)
-        if how == "SIGTERM":
-            await a.stop()
-        else:
-            a.kill()
+        await stop(a, how)
         b = await fleet.start("b")
         await b.wait_log("takeover.adopted", 20)
         stopped = time.monotonic()
@@ -183,18 +215,29 @@ async def test_restart_while_bridged_keeps_the_person_on_the_line(fleet: AgentFl
         await phone.stop()
 
 
-async def test_killed_while_ringing_a_person_rings_again(fleet: AgentFleet, settings: Settings, ari) -> None:
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("phase", ["ringing", "whisper"])
+async def test_restart_while_putting_through_rings_the_person_again(fleet: AgentFleet, settings: Settings,
+                                                                    ari, phase: str, how: str) -> None:  # fmt: skip
+    """Stopped while the person's phone rings, or while they hear the whisper (caller on hold):
+    the new instance rings again, tells the caller, and connects them."""
     say = await caller_lines(ASK_PERSON)
-    phone = await AgentPhone("127.0.0.1", settings.stack.agent_port, mode="answer", ring_delay_s=6.0).start()
+    ring_delay = 6.0 if phase == "ringing" else 0.5
+    phone = await AgentPhone(
+        "127.0.0.1", settings.stack.agent_port, mode="answer", ring_delay_s=ring_delay
+    ).start()
     try:
         a = await fleet.start("a")
         script = [WaitForAgent(), say[ASK_PERSON], Silence(2.0), Utterance(pcm=tone(CALLER_TONE_HZ, 40))]
         caller = call(settings, script)
         first = await phone.next_call(timeout=60)
-        a.kill()  # on hold, the person's phone ringing
+        if phase == "whisper":
+            await wait_for(lambda: first.answered_at is not None, 5, "the person answers")
+            await asyncio.sleep(0.8)  # the whisper plays to them
+        await stop(a, how)
         b = await fleet.start("b")
         second = await phone.next_call(timeout=45)
-        assert first.ended.is_set(), "the first ring was not cancelled"
+        assert first.ended.is_set(), "the first leg was not ended"
         await wait_for(lambda: second.answered_at is not None, 10, "the person answers the second ring")
         await wait_for(
             hears_tone(second.rtp, CALLER_TONE_HZ, second.answered_at), 30, "the person hears the caller"
@@ -207,5 +250,6 @@ async def test_killed_while_ringing_a_person_rings_again(fleet: AgentFleet, sett
         assert any(STILL_TRANSFERRING in t for t in agent_lines), agent_lines
         assert "takeover.adopted" in b.log
         await nothing_left_in_asterisk(ari)
+        await keys_expire(fleet.store, sid)
     finally:
         await phone.stop()
