@@ -149,6 +149,7 @@ class StackSettings(_Section):
     asterisk_rtp_min: int = Field(default=10000, ge=1024, le=65535)
     asterisk_rtp_max: int = Field(default=10999, ge=1024, le=65535)
     agent_port: int = Field(default=5080, ge=1, le=65535)
+    callee_port: int = Field(default=5082, ge=1, le=65535)  # test campaigns' callees (lab only)
     extension: str = Field(default="1000", pattern=r"^[0-9A-Za-z*#+]+$")
     softphone_password: SecretStr = SecretStr(DEFAULT_SOFTPHONE_PASSWORD)
     mirror: str | None = None

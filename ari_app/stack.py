@@ -56,6 +56,7 @@ def placeholders(s: Settings) -> dict[str, str]:
         "RTP_MIN": str(s.stack.asterisk_rtp_min),
         "RTP_MAX": str(s.stack.asterisk_rtp_max),
         "AGENT_PORT": str(s.stack.agent_port),
+        "CALLEE_PORT": str(s.stack.callee_port),
         "EXTENSION": s.stack.extension,
         "SOFTPHONE_PASSWORD": s.stack.softphone_password.get_secret_value(),
     }

@@ -179,9 +179,11 @@ class VoiceAgent:
             else:
                 actions = [Say(f"{RESUME_APOLOGY} {state.last_prompt}".strip())]
         else:
+            out = call.outbound  # a call we placed: its campaign's flow, with what we know already
             turn = d.engine.start(
-                CallContext(call.info.session_id, call.info.caller_number, call.info.called)
-            )
+                CallContext(call.info.session_id, call.info.caller_number, call.info.called,
+                            flow=out.flow if out else None, slots=dict(out.slots) if out else {})
+            )  # fmt: skip
             state = turn.state
             await session.record("system", "call started", None)
             actions = list(turn.actions)

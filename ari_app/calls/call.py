@@ -20,6 +20,7 @@ from ari_app.ari import AriClient, AriError, EventStream
 from ari_app.ari.models import Channel, Event
 from ari_app.config import Settings
 from ari_app.media.transport import MediaTransport
+from ari_app.outbound.context import OutboundContext
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +105,7 @@ class Call:
         self.rejoined = False  # taken over while bridged to a person: bridge_id/agent_channel_id set
         self.handed_off = False  # the caller is no longer ours (blind transfer, fallback): no hang-up
         self.detached = False  # handed over to another instance: leave caller, bridges and session be
+        self.outbound: OutboundContext | None = None  # a call we placed (campaign), not one we took
         self.end_reason = "unknown"
         self._dtmf_dropped = False
         self._queue = events.subscribe(channel.id)

@@ -180,7 +180,7 @@ async def find_appointment(request: web.Request) -> web.Response:
     row = (
         request.app[DB]
         .execute(
-            "SELECT id, day, time, provider FROM appointments WHERE customer_id=? AND status='booked' ORDER BY day",
+            "SELECT id, day, time, provider FROM appointments WHERE customer_id=? AND status IN ('booked', 'confirmed') ORDER BY day",
             (cid,),
         )
         .fetchone()
@@ -212,6 +212,22 @@ async def book(request: web.Request) -> web.Response:
     if cur.rowcount == 0:
         return web.json_response({"ok": False})
     return web.json_response({"ok": True, "confirmation": f"A{int(appt):04d}{day.replace('-', '')[4:]}"})
+
+
+async def set_status(request: web.Request, status: str) -> web.Response:
+    (appt,) = _need(await _args(request), "appointment_id")
+    db = request.app[DB]
+    cur = db.execute("UPDATE appointments SET status=? WHERE id=? AND status!='cancelled'", (status, appt))
+    db.commit()
+    return web.json_response({"ok": cur.rowcount > 0, "status": status})
+
+
+async def confirm_appointment(request: web.Request) -> web.Response:
+    return await set_status(request, "confirmed")
+
+
+async def cancel_appointment(request: web.Request) -> web.Response:
+    return await set_status(request, "cancelled")
 
 
 async def duplicate_charge(request: web.Request) -> web.Response:
@@ -284,6 +300,8 @@ def create_app(
     app.router.add_post("/appointments/find", find_appointment)
     app.router.add_post("/appointments/slots", open_slots)
     app.router.add_post("/appointments/book", book)
+    app.router.add_post("/appointments/confirm", confirm_appointment)
+    app.router.add_post("/appointments/cancel", cancel_appointment)
     app.router.add_post("/charges/duplicate", duplicate_charge)
     app.router.add_post("/refunds", refund)
     app.router.add_post("/orders/status", order_status)

@@ -67,21 +67,22 @@ class DialogEngine(IntentRouter):
     # --- public API -----------------------------------------------------------------------------
 
     def start(self, ctx: CallContext) -> Turn:
-        """The greeting (and the entry flow's first question, e.g. a DTMF menu)."""
+        """The greeting (and the entry flow's first question, e.g. a DTMF menu); for a call we
+        placed, its flow's opening instead, with the slots we already know."""
         state = ConversationState(call_id=ctx.call_id, caller_number=ctx.caller_number, awaiting="intent")
         out = TurnOut()
-        out.say(self.flowset.greeting)
-        if self.flowset.entry_flow:
-            coro = self.start_flow(state, self.flowset.entry_flow, out)
+        flow = ctx.flow or self.flowset.entry_flow
+        if ctx.flow is None:
+            out.say(self.flowset.greeting)
+        if flow:
+            coro = self.start_flow(state, flow, out, slots=ctx.slots if ctx.flow else None)
             try:  # the entry flow must ask before any tool call, so this never suspends
                 coro.send(None)
             except StopIteration:
                 pass
             else:
                 coro.close()
-                raise RuntimeError(
-                    f"entry flow {self.flowset.entry_flow!r} must ask the caller before calling a tool"
-                )
+                raise RuntimeError(f"flow {flow!r} must ask the caller before calling a tool")
         return self._finish(state, out, time.perf_counter())
 
     async def handle(

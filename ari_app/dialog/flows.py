@@ -80,6 +80,8 @@ class _Step(_Model):
     id: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     next: str | None = None  # step id or "end"; default: the following step
     reset: list[str] = Field(default_factory=list)  # say steps: slots emptied after saying (to ask again)
+    # The call's outcome once this step runs (e.g. confirmed, opted_out): campaign results report it.
+    outcome: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
 
 
 class CollectStep(_Step):
@@ -197,6 +199,8 @@ class Flow(_Model):
     negative_examples: list[str] = Field(default_factory=list)
     digression: bool = False  # a short info flow that may interrupt another and then resume it
     slots: dict[str, Slot] = Field(default_factory=dict)
+    # Values the flow is started with, never asked (an outbound call's contact data: name, date...)
+    inputs: list[str] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
     patterns: dict[PatternName, PatternOverride] = Field(default_factory=dict)
 

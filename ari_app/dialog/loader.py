@@ -124,7 +124,7 @@ def _check_flow(name: str, flow: Flow, fs: FlowSet, origin: str) -> list[str]:
             ids[step.id] = i
     fs.step_ids[name] = ids
     results = {s.result or s.call for s in flow.steps if s.kind == "call"}
-    known = set(flow.slots) | results | BUILTIN_NAMES
+    known = set(flow.slots) | set(flow.inputs) | results | BUILTIN_NAMES
 
     def target(t: str | None, where: str) -> None:
         if t is not None and t != "end" and t not in ids:
@@ -194,6 +194,7 @@ def _check_flow(name: str, flow: Flow, fs: FlowSet, origin: str) -> list[str]:
         elif step.kind == "end":
             _check_template(step.end, known, f"{where}.end", problems)
         elif step.kind == "menu":
+            _check_template(step.menu.prompt, known, f"{where}.menu.prompt", problems)
             for digit, opt in step.menu.options.items():
                 owhere = f"{where}.menu.options.{digit}"
                 if not re.fullmatch(r"[0-9*#]", str(digit)):

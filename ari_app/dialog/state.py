@@ -17,6 +17,8 @@ class CallContext:
     call_id: str
     caller_number: str | None = None
     called_number: str | None = None
+    flow: str | None = None  # start this flow instead of the greeting (an outbound call's flow)
+    slots: dict[str, Any] = field(default_factory=dict)  # its slots already known (contact data)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,6 +128,7 @@ class ConversationState:
     transfers_failed: int = 0  # hand-overs that did not connect (no agent, queue down)
     turns: int = 0
     ended: bool = False
+    outcome: str | None = None  # set by a flow step's ``outcome:`` (what a campaign reports)
     transcript: list[dict[str, str]] = field(default_factory=list)  # redacted
 
     @property

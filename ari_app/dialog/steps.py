@@ -177,9 +177,9 @@ class StepRunner:
             out.actions.append(CollectDigits(max_len, None if slot.dtmf.length else slot.dtmf.terminator,
                                              slot.dtmf.timeout))  # fmt: skip
 
-    def menu_prompt(self, step: Any) -> str:
+    def menu_prompt(self, step: Any, state: ConversationState, frame: Frame, out: TurnOut) -> str:
         if step.menu.prompt:
-            return step.menu.prompt
+            return self.render(step.menu.prompt, state, frame, out)
         return ", ".join(f"press {d} for {o.label}" for d, o in step.menu.options.items()).capitalize() + "."
 
     def reask(self, state: ConversationState, out: TurnOut, attempt: int = 0) -> None:
@@ -200,7 +200,7 @@ class StepRunner:
         elif frame.awaiting == "confirm_which":
             out.say(self.which_prompt(frame))
         elif frame.awaiting == "menu":
-            out.say(self.menu_prompt(step))
+            out.say(self.menu_prompt(step, state, frame, out))
             out.actions.append(CollectDigits(1, None, 5.0))
 
     def which_prompt(self, frame: Frame) -> str:
@@ -267,6 +267,8 @@ class StepRunner:
             step = flow.steps[frame.step]
             ids = self.flowset.step_ids[frame.flow]
             out.note("step", step.id or frame.step)
+            if step.outcome:  # what a campaign reports for this call (the last one reached wins)
+                state.outcome = step.outcome
             frame.awaiting = None
             if step.kind == "collect":
                 slot = flow.slots[step.collect]
@@ -300,7 +302,7 @@ class StepRunner:
                 return
             elif step.kind == "menu":
                 frame.awaiting, frame.retries = "menu", 0
-                out.say(self.menu_prompt(step))
+                out.say(self.menu_prompt(step, state, frame, out))
                 out.actions.append(CollectDigits(1, None, 5.0))
                 return
             elif step.kind == "branch":

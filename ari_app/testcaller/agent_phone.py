@@ -1,6 +1,9 @@
 """A minimal SIP UAS standing in for the human agent's phone (endpoint ``agent``, queue
 ``support``): it rings, then answers / never answers / rejects; exposes the INVITE's headers
-(e.g. ``X-IVA-Session``), plays audio to the caller and records what it hears."""
+(e.g. ``X-IVA-Session``), plays audio to the caller and records what it hears. With ``plans``
+it is the callees of an outbound campaign (endpoint ``callee``): each dialled number rings,
+answers with its own greeting (a person's "Hello?", a voicemail greeting and beep), is busy,
+or never answers."""
 
 from __future__ import annotations
 
@@ -21,6 +24,17 @@ from ari_app.testcaller.sip_message import SipMessage, new_tag, response_to, tag
 AnswerMode = Literal["answer", "no-answer", "reject"]
 
 
+@dataclass(frozen=True)
+class CalleePlan:
+    """How the phone treats an INVITE to one number (the Request-URI's user part)."""
+
+    mode: AnswerMode = "answer"
+    ring_delay_s: float = 0.5
+    greeting: np.ndarray | None = None  # played as soon as the call is answered
+    reject_status: int = 486
+    reject_reason: str = "Busy Here"
+
+
 @dataclass
 class AgentCall:
     """One INVITE the agent phone received."""
@@ -33,6 +47,12 @@ class AgentCall:
     acked_at: float | None = None
     state: str = "ringing"  # ringing | answered | rejected | cancelled | ended
     _last_response: SipMessage | None = field(default=None, repr=False)
+
+    @property
+    def number(self) -> str:
+        """The dialled number: the user part of the INVITE's Request-URI."""
+        uri = self.invite.request_uri
+        return uri.split(":", 1)[-1].split("@", 1)[0].split(";", 1)[0]
 
     def header(self, name: str) -> str | None:
         """A header of the INVITE, case-insensitively (e.g. ``X-IVA-Session``)."""
@@ -73,6 +93,7 @@ class AgentPhone:
         reject_reason: str = "Busy Here",
         greeting: np.ndarray | None = None,
         send_silence: bool = True,
+        plans: dict[str, CalleePlan] | None = None,
     ) -> None:
         if mode not in ("answer", "no-answer", "reject"):
             raise ValueError(f"AgentPhone mode {mode!r} is not one of answer, no-answer, reject")
@@ -81,6 +102,7 @@ class AgentPhone:
         self.reject_status, self.reject_reason = reject_status, reject_reason
         self.greeting = greeting
         self.send_silence = send_silence
+        self.plans = plans or {}
         self.calls: list[AgentCall] = []
         self._incoming: asyncio.Queue[AgentCall] = asyncio.Queue()
         self._transport: SipTransport | None = None
@@ -148,14 +170,17 @@ class AgentPhone:
         self._incoming.put_nowait(call)
         self._transport.send(response_to(invite, 100, "Trying"), addr)
         call._last_response = dialog.respond(invite, 180, "Ringing")
-        if self.mode == "no-answer":
+        plan = self.plans.get(call.number) or CalleePlan(
+            self.mode, self.ring_delay_s, self.greeting, self.reject_status, self.reject_reason
+        )
+        if plan.mode == "no-answer":
             return  # ring until Asterisk CANCELs
-        await asyncio.sleep(self.ring_delay_s)
+        await asyncio.sleep(plan.ring_delay_s)
         if dialog.ended.is_set():
             return  # cancelled while ringing
-        if self.mode == "reject":
+        if plan.mode == "reject":
             call.state = "rejected"
-            call._last_response = dialog.respond(invite, self.reject_status, self.reject_reason)
+            call._last_response = dialog.respond(invite, plan.reject_status, plan.reject_reason)
             dialog.mark_ended("rejected")
             return
         try:
@@ -173,8 +198,8 @@ class AgentPhone:
         call._last_response = dialog.respond(invite, 200, "OK", body=dialog.local_sdp)
         dialog.respond_until_ack(invite, call._last_response)
         rtp.start()
-        if self.greeting is not None:
-            await rtp.play(self.greeting, "greeting")
+        if plan.greeting is not None:
+            await rtp.play(plan.greeting, "greeting")
 
     def _in_dialog(self, call: AgentCall, msg: SipMessage) -> bool:
         """Requests the generic dialog must not handle on its own; True if handled here."""

@@ -66,7 +66,8 @@ async def run_conversation(spec: dict[str, Any], nlu: Any, check: bool = True) -
     engine = DialogEngine(load_flows(paths), nlu, ToolClient())
     out = Outcome()
     try:
-        turn = engine.start(CallContext(call_id="test", caller_number="5551234567"))
+        turn = engine.start(CallContext(call_id="test", caller_number="5551234567",
+                                        flow=spec.get("outbound_flow"), slots=spec.get("slots", {})))  # fmt: skip
         if check:
             _expect(spec.get("greeting", {}), turn, [], "greeting")
         for i, step in enumerate(spec["turns"]):
@@ -128,6 +129,8 @@ def _expect(step: dict[str, Any], turn: Turn, heard: list[str], where: str) -> N
         assert (frame.flow if frame else None) == step["flow"], (
             f"{where}: active flow {frame and frame.flow!r}"
         )
+    if "outcome" in step:
+        assert turn.state.outcome == step["outcome"], f"{where}: outcome {turn.state.outcome!r}"
     for text in _list(step.get("transcript_lacks")):
         joined = " ".join(t["text"] for t in turn.state.transcript)
         assert text not in joined, f"{where}: transcript leaks {text!r}"
