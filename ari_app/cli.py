@@ -243,6 +243,11 @@ def flows_check(flows: FlowsArg = None) -> None:
     console.print("[green]flows OK[/]")
 
 
+from ari_app.outbound.cli import campaign_app, dnc_app  # noqa: E402 - it uses the helpers above
+
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(dnc_app, name="dnc")
+
 models_app = typer.Typer(help="Packaged speech and NLU models.")
 app.add_typer(models_app, name="models")
 

@@ -34,8 +34,9 @@ def _settings_models() -> frozenset[str]:
 def user_error(exc: BaseException) -> str | None:
     """The message for an error the user caused (bad config, flows or file), None for anything else."""
     from ari_app.dialog.loader import FlowError  # lazily: the CLI starts without the dialog code
+    from ari_app.outbound.errors import CampaignError
 
-    if isinstance(exc, (ConfigError, FlowError)):
+    if isinstance(exc, (ConfigError, FlowError, CampaignError)):
         return str(exc)
     if isinstance(exc, ValidationError) and exc.title in _settings_models():
         from ari_app.config import _describe

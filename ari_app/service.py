@@ -152,7 +152,11 @@ class Service:
         self.deps = await asyncio.to_thread(load_agent_deps, s, self.flow_paths, self.store)
         await warm_prompts(self.deps)
         claim = self.store.claim_channel if self.store is not None else None
-        self.manager = CallManager(s, VoiceAgent(self.deps), on_orphan=self._adopt, claim=claim)
+        from ari_app.outbound.answering import AnsweringConversation
+
+        d = self.deps  # calls we place first learn who answered; every other call is the agent's
+        conversation = AnsweringConversation(VoiceAgent(d), d.vad_factory, d.asr, d.tts)
+        self.manager = CallManager(s, conversation, on_orphan=self._adopt, claim=claim)
         self._watch_replacement()
         await self.manager.start()
         if self.store is not None:
@@ -163,10 +167,14 @@ class Service:
                                          s.session.lease_ttl)  # fmt: skip
             await self.active.claim(force=True)  # we just connected: Asterisk routes the events to us
             await self._start_web()
+            from ari_app.outbound.runner import CampaignRunner
+
+            campaigns = CampaignRunner(s, self.manager, self.store, active=lambda: not self.replaced)
             self._tasks = [
                 supervised("orphan-sweeper", self._sweep_orphans),
                 supervised("janitor", Janitor(self.manager, self.store).run),
                 supervised("active-or-standby", self._active_or_standby),
+                supervised("campaigns", campaigns.run),
             ]
         log.info("agent.ready", app=s.ari.app, ari=s.ari.url, instance=self.instance_id)
 

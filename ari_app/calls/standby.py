@@ -34,10 +34,15 @@ return 0
 """
 
 
+def active_key(prefix: str, app: str) -> str:
+    """The key the active instance of an ARI app keeps (its instance id, with a TTL)."""
+    return f"{prefix}:app:{app}:active"
+
+
 class ActiveInstance:
     def __init__(self, redis: ResilientRedis, keys: Keys, app: str, instance_id: str, ttl_s: float) -> None:
         self.redis = redis
-        self.key = f"{keys.prefix}:app:{app}:active"
+        self.key = active_key(keys.prefix, app)
         self.instance_id = instance_id
         self.ttl_ms = int(ttl_s * 1000)
         self._claim = redis.client.register_script(CLAIM)

@@ -16,6 +16,7 @@ import numpy as np
 import structlog
 
 from ari_app.calls.call import Call
+from ari_app.dialog.templates import render
 from ari_app.media.transport import AudioFrame
 from ari_app.outbound.amd import AmdSettings, BeepDetector, GreetingDetector, Verdict
 from ari_app.outbound.context import OutboundContext
@@ -74,7 +75,7 @@ class AnsweringConversation:
         assert call.media is not None
         waited = await wait_for_beep(call.media.frames(), self.vad_factory())
         call.log.info("outbound.leaving_message", after=waited)
-        text = ctx.voicemail.format(**{k: v for k, v in ctx.slots.items() if isinstance(v, str)})
+        text = render(ctx.voicemail, ctx.slots)  # the flows' templates: {appt_date:date} reads well
         result = await call.media.play(self.tts.synthesize(text), interruptible=False)
         ctx.message_left = result.frames_sent > 0 and not result.stopped
 

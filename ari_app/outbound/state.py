@@ -79,6 +79,15 @@ class CampaignKeys:
     def dialing(self, name: str) -> str:
         return f"{self.prefix}:campaign:{name}:dialing"
 
+    def spec(self, name: str) -> str:
+        """The campaign file as it was started (JSON): what the service's runner dials from."""
+        return f"{self.prefix}:campaign:{name}:spec"
+
+    @property
+    def campaigns(self) -> str:
+        """Set of campaign names started here (running, paused or over)."""
+        return f"{self.prefix}:campaigns"
+
 
 class CampaignState:
     def __init__(self, redis: aioredis.Redis, spec: CampaignSpec, keys: CampaignKeys | None = None) -> None:
@@ -179,6 +188,11 @@ class CampaignState:
         _changed, status = await self._finish(keys=self._moving(contact_id), args=args)
         return status.decode() if isinstance(status, bytes) else str(status)
 
+    async def attempt_of(self, contact_id: str) -> str:
+        """The attempt id of the contact's current (or last) call."""
+        raw = await self.redis.hget(self._key(contact_id), "attempt_id")
+        return raw.decode() if raw else ""
+
     async def recover(self, is_live: Callable[[str], Awaitable[bool]], now: float | None = None) -> Recovery:
         """After a restart: settle contacts a dead dialer left in ``dialing`` (see the module doc).
         ``is_live`` is asked with the attempt id the originator named the call by."""
@@ -212,6 +226,10 @@ class CampaignState:
 
     async def resume(self) -> bool:
         return await self._to("running", "", ("paused",))
+
+    async def reopen(self) -> bool:
+        """A finished campaign started again with new contacts runs again (cancelled stays so)."""
+        return await self._to("running", "", ("done",))
 
     async def cancel(self, reason: str = "cancelled") -> bool:
         """Final: nothing more is dialled. Calls in progress are not hung up."""

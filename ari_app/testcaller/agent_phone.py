@@ -103,6 +103,7 @@ class AgentPhone:
         self.greeting = greeting
         self.send_silence = send_silence
         self.plans = plans or {}
+        self._handed: set[int] = set()  # calls next_call_to returned
         self.calls: list[AgentCall] = []
         self._incoming: asyncio.Queue[AgentCall] = asyncio.Queue()
         self._transport: SipTransport | None = None
@@ -140,6 +141,17 @@ class AgentPhone:
             raise SipTimeout(
                 f"agent phone {self.host}:{self.port} got no INVITE within {timeout:g} s"
             ) from None
+
+    async def next_call_to(self, number: str, timeout: float = 10.0) -> AgentCall:
+        """The first call to ``number`` not handed out yet (a campaign rings several at once)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for call in self.calls:
+                if call.number == number and id(call) not in self._handed:
+                    self._handed.add(id(call))
+                    return call
+            await asyncio.sleep(0.05)
+        raise SipTimeout(f"phone {self.host}:{self.port} got no INVITE for {number} within {timeout:g} s")
 
     # ------------------------------------------------------------------ incoming calls
     def _on_invite(self, invite: SipMessage, addr: Addr) -> None:

@@ -214,6 +214,7 @@ class FakeCall:
         self.rejoined = False
         self.agent_channel_id: str | None = None
         self.detached = False
+        self.outbound = None  # an inbound call
         self.end_reason = "unknown"
         self.left = asyncio.Event()
         self.hung_up = asyncio.Event()
