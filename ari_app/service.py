@@ -195,7 +195,9 @@ class Service:
     async def _start_web(self) -> None:
         from ari_app.web.app import create_web_app
 
-        app = create_web_app(self.store, self.settings.web, self.readiness)
+        flows = self.deps.engine.flowset.flows if self.deps is not None else {}
+        app = create_web_app(self.store, self.settings.web, self.readiness,
+                             campaign_flows=lambda: {n: list(f.inputs) for n, f in flows.items()})  # fmt: skip
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.web.host, self.settings.web.port)

@@ -211,6 +211,6 @@ def _dnc(redis: Any, s: Settings) -> Any:
     return DncList(redis, CampaignKeys(s.session.key_prefix))
 
 
-def _transcript_link(s: Settings) -> Callable[[Any], str]:
+def _transcript_link(s: Settings) -> Callable[[str], str]:
     base = f"http://{s.web.host}:{s.web.port}/agent/"
-    return lambda result: base + result.session_id if result.session_id else ""
+    return lambda session_id: base + session_id

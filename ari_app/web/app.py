@@ -134,8 +134,12 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 def create_web_app(
-    store: SessionStore, settings: WebSettings, ready: Callable[[], dict[str, bool]] | None = None
+    store: SessionStore,
+    settings: WebSettings,
+    ready: Callable[[], dict[str, bool]] | None = None,
+    campaign_flows: Callable[[], dict[str, list[str]]] | None = None,
 ) -> web.Application:
+    """``campaign_flows`` (flow id -> its inputs) turns on the campaign API (``web.campaigns``)."""
     app = web.Application()
     app[STORE_KEY] = store
     app[READY_KEY] = ready or (lambda: {"redis": store.healthy})
@@ -145,6 +149,13 @@ def create_web_app(
     app.router.add_get("/healthz", healthz_handler)
     app.router.add_get("/readyz", readyz_handler)
     app.router.add_get("/metrics", metrics_handler)
+    if campaign_flows is not None:
+        from ari_app.outbound.registry import Campaigns
+        from ari_app.web.campaigns import add_routes
+
+        token = settings.token
+        add_routes(app, Campaigns(store.redis.client, store.keys.prefix), campaign_flows,
+                   lambda: token.get_secret_value() if token is not None else None)  # fmt: skip
     # Static assets hold no call data, so they need no token.
     app.router.add_static("/agent-static/", STATIC, show_index=False)
     return app

@@ -11,19 +11,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
 from ari_app.demo import caller_voice
 from ari_app.outbound.dnc import DncList
 from ari_app.outbound.registry import Campaigns
-from ari_app.testcaller.agent_phone import AgentCall, AgentPhone, CalleePlan
+from ari_app.testcaller.agent_phone import AgentPhone, CalleePlan
 from ari_app.testcaller.greetings import MACHINE, flite_greeting
-from ari_app.testcaller.rtp_peer import RtpPeer
 from tests.faults.leaks import nothing_left_in_asterisk
 from tests.faults.test_in_call_faults import service, svc
-from tests.stack.test_transfer import ari, heard, wait_for
+from tests.outbound.callees import person, voiced_since
+from tests.stack.test_transfer import ari, wait_for
 
 pytestmark = pytest.mark.stack
 __all__ = ["ari", "service", "svc"]  # fixtures, imported for pytest
@@ -32,36 +31,6 @@ HELLO, YES, STOP = "Hello?", "yes I'll be there", "please stop calling this numb
 CONFIRM, OPT_OUT, VOICEMAIL, BUSY, NOBODY, BLOCKED, ABROAD = (
     "5550101", "5550102", "5550103", "5550104", "5550105", "5550106", "5550107")  # fmt: skip
 MESSAGE = "Hello {name}, this is Acme Health with a reminder of your appointment. Goodbye."
-
-
-def voiced_since(peer: RtpPeer, since: float, until: float = float("inf")) -> float:
-    """Seconds of the agent's speech the callee heard in [since, until)."""
-    pcm = heard(peer, since, until).astype(np.float32)
-    frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160)
-    return float((np.sqrt((frames**2).mean(axis=1)) > 300).sum() * 0.02) if len(frames) else 0.0
-
-
-async def after_agent_spoke(call: AgentCall, quiet_s: float = 1.2, timeout: float = 40.0) -> None:
-    """Wait until the agent has said something and then gone quiet (the callee's turn)."""
-    t0 = time.monotonic()
-    spoke = False
-    while time.monotonic() - t0 < timeout:
-        now = time.monotonic()
-        spoke = spoke or voiced_since(call.rtp, t0) > 1.0
-        if spoke and voiced_since(call.rtp, now - quiet_s) == 0.0:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the agent never finished speaking to the callee")
-
-
-async def person(phone: AgentPhone, number: str, line: np.ndarray) -> AgentCall:
-    """A callee who hears the reminder out, then answers it once."""
-    call = await phone.next_call_to(number, timeout=90)
-    await wait_for(lambda: call.answered_at is not None, 10, f"{number} answers")
-    await after_agent_spoke(call)
-    await call.play(line, "answer")
-    await wait_for(call.ended.is_set, 30, f"the agent ends the call to {number}")
-    return call
 
 
 def campaign_file(tmp_path: Path, window_days: list[str]) -> Path:

@@ -1,0 +1,43 @@
+"""Test callees of a campaign on the real stack: a person who hears the reminder out and answers,
+and how much of the agent's speech a callee heard."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from ari_app.testcaller.agent_phone import AgentCall, AgentPhone
+from ari_app.testcaller.rtp_peer import RtpPeer
+from tests.stack.test_transfer import heard, wait_for
+
+
+def voiced_since(peer: RtpPeer, since: float, until: float = float("inf")) -> float:
+    """Seconds of the agent's speech the callee heard in [since, until)."""
+    pcm = heard(peer, since, until).astype(np.float32)
+    frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160)
+    return float((np.sqrt((frames**2).mean(axis=1)) > 300).sum() * 0.02) if len(frames) else 0.0
+
+
+async def after_agent_spoke(call: AgentCall, quiet_s: float = 1.2, timeout: float = 40.0) -> None:
+    """Wait until the agent has said something and then gone quiet (the callee's turn)."""
+    t0 = time.monotonic()
+    spoke = False
+    while time.monotonic() - t0 < timeout:
+        now = time.monotonic()
+        spoke = spoke or voiced_since(call.rtp, t0) > 1.0
+        if spoke and voiced_since(call.rtp, now - quiet_s) == 0.0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the agent never finished speaking to the callee")
+
+
+async def person(phone: AgentPhone, number: str, line: np.ndarray) -> AgentCall:
+    """A callee who hears the reminder out, then answers it once."""
+    call = await phone.next_call_to(number, timeout=90)
+    await wait_for(lambda: call.answered_at is not None, 10, f"{number} answers")
+    await after_agent_spoke(call)
+    await call.play(line, "answer")
+    await wait_for(call.ended.is_set, 30, f"the agent ends the call to {number}")
+    return call
