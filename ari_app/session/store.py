@@ -50,11 +50,10 @@ for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 return 1
 """
 # The rest of a turn, once it has been spoken: the agent's lines and the turn's timings. Keyed by
-# the turn number like SAVE_TURN, so a replay after an ambiguous failure adds nothing twice.
+# turn number and instance (ARGV[1]), so a replay after an ambiguous failure adds nothing twice.
 FINISH_TURN = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local done = tonumber(redis.call('HGET', KEYS[1], 'finished_turn') or '0') or 0
-if tonumber(ARGV[1]) <= done then return 0 end
+if redis.call('HGET', KEYS[1], 'finished_turn') == ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'finished_turn', ARGV[1])
 local n = tonumber(ARGV[3])
 for i = 1, n do redis.call('RPUSH', KEYS[2], ARGV[3 + i]) end
@@ -245,7 +244,10 @@ class SessionStore:
         if not transcript_entries and metrics is None:
             return
         k = self.keys
-        args: list[Any] = [rec.turn, self.settings.retention_seconds, len(transcript_entries)]
+        # Once per turn and instance: a replayed write is dropped, but an instance that took the
+        # call over and spoke the same turn again (its question after the apology) is recorded.
+        token = _dump(f"{rec.turn}@{self.instance_id}")  # every record field is JSON
+        args: list[Any] = [token, self.settings.retention_seconds, len(transcript_entries)]
         args += [e.model_dump_json() for e in transcript_entries]
         if metrics is not None:
             args.append(_dump(metrics))
