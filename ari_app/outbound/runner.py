@@ -23,7 +23,7 @@ from ari_app.calls.overflow import max_calls
 from ari_app.config import Settings
 from ari_app.outbound.dialer import Dialer
 from ari_app.outbound.dnc import DncList
-from ari_app.outbound.originate import AriOriginator, channel_id
+from ari_app.outbound.originate import CHANNEL_PREFIX, AriOriginator, channel_id
 from ari_app.outbound.outcomes import Outcome
 from ari_app.outbound.pacer import Pacer
 from ari_app.outbound.registry import Campaigns
@@ -63,7 +63,8 @@ class CampaignRunner:
                 t.cancel()
 
     def outbound_calls(self) -> int:
-        return sum(1 for c in self.manager.calls.values() if c.outbound is not None)
+        # by channel id: a campaign call adopted after a restart is one too (it has no context)
+        return sum(1 for cid in self.manager.calls if cid.startswith(CHANNEL_PREFIX))
 
     def inbound_calls(self) -> int:
         return len(self.manager.calls) - self.outbound_calls()

@@ -30,7 +30,17 @@ async def after_agent_spoke(call: AgentCall, quiet_s: float = 1.2, timeout: floa
         if spoke and voiced_since(call.rtp, now - quiet_s) == 0.0:
             return
         await asyncio.sleep(0.1)
-    raise AssertionError("the agent never finished speaking to the callee")
+    raise AssertionError(f"the agent never finished speaking to the callee: {profile(call.rtp, t0)}")
+
+
+def profile(peer: RtpPeer, since: float) -> str:
+    """What the callee heard, second by second since ``since``: voiced seconds, packets."""
+    out = []
+    for i in range(int(time.monotonic() - since)):
+        a = since + i
+        n = sum(1 for p in peer.received if a <= p.arrival < a + 1)
+        out.append(f"{i}s:{voiced_since(peer, a, a + 1):.1f}/{n}")
+    return " ".join(out)
 
 
 async def person(phone: AgentPhone, number: str, line: np.ndarray) -> AgentCall:
