@@ -30,7 +30,7 @@ from ari_app.dialog.policy import EscalationPolicy, PolicySettings
 from ari_app.dialog.redact import mask, redact
 from ari_app.dialog.repair import CHANGE_REQUEST, Cues, detect
 from ari_app.dialog.routing import IntentRouter
-from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Listen, Say, Turn
+from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Hangup, Listen, Say, Turn
 from ari_app.dialog.steps import OnAction, TurnOut, elapsed_ms
 from ari_app.dialog.templates import SPOKEN_FORMATS
 from ari_app.dialog.tools import ToolClient, ToolJournal
@@ -166,6 +166,12 @@ class DialogEngine(IntentRouter):
         state.no_input_streak += 1
         out.note("pattern", "no_input")
         if state.no_input_streak >= self.settings.max_no_input:
+            flow = self.flow(state.frame) if state.frame else None
+            if flow is not None and flow.silence_end:  # a silent callee: nobody asked for a person
+                out.say(flow.silence_end)
+                out.actions.append(Hangup("no_input"))
+                state.outcome, state.ended = "no_response", True
+                return None
             return self.transfer(out, state, "no_input")
         out.say("Sorry, I didn't hear anything." if state.no_input_streak == 1 else "Are you still there?")
         self.reask(state, out, attempt=state.no_input_streak)

@@ -201,6 +201,9 @@ class Flow(_Model):
     slots: dict[str, Slot] = Field(default_factory=dict)
     # Values the flow is started with, never asked (an outbound call's contact data: name, date...)
     inputs: list[str] = Field(default_factory=list)
+    # Said when the caller stays silent to the end (then the call ends, outcome no_response)
+    # instead of a transfer: for flows we call out with, where nobody asked for a person.
+    silence_end: str | None = None
     steps: list[Step] = Field(min_length=1)
     patterns: dict[PatternName, PatternOverride] = Field(default_factory=dict)
 
