@@ -25,9 +25,9 @@ Verdict = Literal["human", "machine", "unsure"]
 SPEECH_PROB = 0.5
 # Phrases of a voicemail greeting (ASR text, lower case): any of them makes it a machine.
 MACHINE_WORDS = re.compile(
-    r"\b(you'?ve reached|you have reached|leave (me )?(a |your )?(message|name)|after the (tone|beep)|"
-    r"not available|unavailable|can'?t (come|get) to the phone|voice ?mail|mailbox|record your message|"
-    r"at the tone|away from (my|the) (phone|desk))\b"
+    r"\b(you'?ve reached|you have reached|messages?|after the (tone|beep)|at the (tone|beep)|"
+    r"not available|unavailable|can'?t (come|get) to the phone|voice ?mail|mailbox|"
+    r"away from (my|the) (phone|desk))\b"
 )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -122,17 +123,22 @@ def _slots(contact: Contact) -> dict[str, Any]:
     return slots
 
 
+async def _events(q: asyncio.Queue[Event], timeout: float) -> AsyncIterator[Event]:
+    """The channel's events as they come, for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            yield await asyncio.wait_for(q.get(), left)
+        except TimeoutError:
+            return
+
+
 async def _until_answered(
     q: asyncio.Queue[Event], cid: str, timeout: float
 ) -> tuple[Event | None, int | None]:
     """(StasisStart, None) once answered, or (None, cause) once the channel is gone."""
     cause: int | None = None
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            ev = await asyncio.wait_for(q.get(), left)
-        except TimeoutError:
-            break
+    async for ev in _events(q, timeout):
         if ev.type == "StasisStart" and ev.channel is not None and ev.channel.id == cid:
             return ev, None
         if ev.type == "ChannelHangupRequest" and ev.cause is not None:
@@ -145,12 +151,7 @@ async def _until_answered(
 async def _asterisk_amd(ari: Any, q: asyncio.Queue[Event], cid: str) -> tuple[Event, str] | None:
     """Send the answered channel through AMD(); returns its StasisStart back and AMDSTATUS."""
     await ari.continue_in_dialplan(cid, AMD_CONTEXT, "s", 1)
-    deadline = time.monotonic() + AMD_WAIT_S
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            ev = await asyncio.wait_for(q.get(), left)
-        except TimeoutError:
-            break
+    async for ev in _events(q, AMD_WAIT_S):
         if ev.type == "StasisStart" and ev.args[:1] == ["amd"]:
             return ev, ",".join(ev.args[1:3])
         if ev.type == "ChannelDestroyed":

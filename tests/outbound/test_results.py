@@ -17,6 +17,7 @@ from ari_app.dialog.tools import IDEMPOTENCY_HEADER, verify
 from ari_app.outbound.errors import CampaignError
 from ari_app.outbound.records import ContactResult
 from ari_app.outbound.results import ResultsWebhook, mask_number, results_csv, write_results_csv
+from tests.dialog.test_tool_idempotency import serve
 from tests.outbound.conftest import make_spec
 
 DONE = ContactResult("c1", "+15551234567", "Ann", "done", 2, "answered_human", 16,
@@ -57,15 +58,8 @@ async def backend(statuses: list[int], seen: list[web.Request], bodies: list[byt
 
     app = web.Application()
     app.router.add_post("/hooks/results", handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.2)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/hooks/results?src=iva"
-    finally:
-        await runner.cleanup()
+    async with serve(app) as url:
+        yield f"{url}/hooks/results?src=iva"
 
 
 async def test_webhook_is_signed_keyed_and_retried_on_5xx() -> None:
