@@ -43,11 +43,12 @@ def profile(peer: RtpPeer, since: float) -> str:
     return " ".join(out)
 
 
-async def person(phone: AgentPhone, number: str, line: np.ndarray) -> AgentCall:
-    """A callee who hears the reminder out, then answers it once."""
+async def person(phone: AgentPhone, number: str, *lines: np.ndarray) -> AgentCall:
+    """A callee who hears the agent out before each of its answers, until the agent hangs up."""
     call = await phone.next_call_to(number, timeout=90)
     await wait_for(lambda: call.answered_at is not None, 10, f"{number} answers")
-    await after_agent_spoke(call)
-    await call.play(line, "answer")
-    await wait_for(call.ended.is_set, 30, f"the agent ends the call to {number}")
+    for line in lines:
+        await after_agent_spoke(call)
+        await call.play(line, "answer")
+    await wait_for(call.ended.is_set, 40, f"the agent ends the call to {number}")
     return call

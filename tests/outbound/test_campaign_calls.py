@@ -27,6 +27,7 @@ from tests.stack.test_transfer import ari, wait_for
 pytestmark = pytest.mark.stack
 __all__ = ["ari", "service", "svc"]  # fixtures, imported for pytest
 
+ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HELLO, YES, STOP = "Hello?", "yes I'll be there", "please stop calling this number"
 CONFIRM, OPT_OUT, VOICEMAIL, BUSY, NOBODY, BLOCKED, ABROAD = (
     "5550101", "5550102", "5550103", "5550104", "5550105", "5550106", "5550107")  # fmt: skip
@@ -119,3 +120,62 @@ async def test_a_reminder_campaign_reaches_each_kind_of_callee(svc, settings, ar
         await nothing_left_in_asterisk(ari)
     finally:
         await phone.stop()
+
+
+def small_campaign(tmp_path: Path, name: str, numbers: list[str], **spec: object) -> Path:
+    rows = ["id,number,name,provider,appointment_id,appt_date,appt_time"]
+    rows += [f"c{i},{n},Maria,Dr. Alvarez,1,2030-03-04,10:00" for i, n in enumerate(numbers)]
+    (tmp_path / f"{name}.csv").write_text("\n".join(rows) + "\n")
+    body = {"name": name, "flow": "appointment_reminder", "contacts": f"{name}.csv", "caller_id": "5551000",
+            "timezone": "UTC", "window": {"start": "00:00", "end": "23:59", "days": list(ALL_DAYS)},
+            "pacing": {"max_concurrent": 1, "calls_per_second": 5}, **spec}  # fmt: skip
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+async def test_a_person_moves_the_appointment_on_the_call(svc, settings, ari, tmp_path) -> None:
+    lines = ["Hello?", "I can't make it, can we move it", "next Wednesday", "nine a m please", "yes"]
+    say = await caller_voice(lines)
+    number = "5550301"
+    phone = await AgentPhone("127.0.0.1", settings.stack.callee_port,
+                             plans={number: CalleePlan("answer", 0.5, say[lines[0]])}).start()  # fmt: skip
+    campaigns = Campaigns(svc.store.redis.client, svc.store.keys.prefix)
+    try:
+        flows = {n: list(f.inputs) for n, f in svc.deps.engine.flowset.flows.items()}
+        await campaigns.start(small_campaign(tmp_path, "move-test", [number]), flows)
+        await person(phone, number, *(say[t] for t in lines[1:]))
+        state = await campaigns.state("move-test")
+        await wait_for_status(state, "done", 30)
+        (r,) = await state.results()
+        assert r.flow_result and r.flow_result["outcome"] == "rescheduled", r
+        rec = await svc.store.get(r.session_id)
+        said = " ".join(e.text for e in rec.transcript if e.speaker == "agent")
+        assert "You're now booked for Wednesday" in said and "9 AM" in said, said
+    finally:
+        await phone.stop()
+
+
+async def test_a_trunk_that_rejects_everything_pauses_the_campaign(svc, settings, ari, tmp_path) -> None:
+    numbers = [f"555040{i}" for i in range(6)]
+    plans = {n: CalleePlan("reject", 0.1, reject_status=403, reject_reason="Forbidden") for n in numbers}
+    phone = await AgentPhone("127.0.0.1", settings.stack.callee_port, plans=plans).start()
+    campaigns = Campaigns(svc.store.redis.client, svc.store.keys.prefix)
+    try:
+        flows = {n: list(f.inputs) for n, f in svc.deps.engine.flowset.flows.items()}
+        await campaigns.start(small_campaign(tmp_path, "trunk-test", numbers, pause_on_failures=3), flows)
+        state = await campaigns.state("trunk-test")
+        st = await wait_for_status(state, "paused", 60)
+        assert "rejected 3 calls in a row" in st.reason, st.reason
+        assert len(phone.calls) == 3, [c.number for c in phone.calls]  # the rest of the list is kept
+        assert st.counts.get("pending") == 3, st.counts
+    finally:
+        await phone.stop()
+
+
+async def wait_for_status(state, status: str, timeout: float):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while (st := await state.status()).status != status:
+        assert time.monotonic() < deadline, st
+        await asyncio.sleep(0.5)
+    return st
