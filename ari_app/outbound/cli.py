@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ari_app.cli import ConfigOpt, friendly, settings
@@ -49,7 +50,7 @@ def _redis_run(s: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def _fail(msg: str) -> int:
-    console.print(f"[bold red]error:[/] {msg}", soft_wrap=True, markup=False)
+    console.print(f"[bold red]error:[/] {escape(msg)}", soft_wrap=True)
     return 2
 
 
@@ -66,11 +67,14 @@ def known_flows(flow_paths: list[Path]) -> dict[str, list[str]]:
 
 
 def run(s: Settings, path: Path, flow_paths: list[Path], wait: bool) -> None:
-    flows = known_flows(flow_paths)  # a bad flow or campaign file fails before Redis is touched
+    from ari_app.outbound.registry import prepare
+
+    # A bad flow, campaign or contacts file fails before Redis is touched.
+    ready = prepare(path, known_flows(flow_paths))
 
     async def start(redis: Any) -> Any:
         c = _campaigns(redis, s)
-        started = await c.start(path, flows)
+        started = await c.start(ready)
         for e in started.errors:
             console.print(f"[yellow]skipped[/] {e}", soft_wrap=True)
         console.print(f"campaign [bold]{started.spec.name}[/]: {started.added} contacts added, "

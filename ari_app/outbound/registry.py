@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from ari_app.dialog.templates import TemplateError, render
 from ari_app.outbound.campaign import CampaignSpec, load_campaign
-from ari_app.outbound.contacts import ContactList, load_contacts
+from ari_app.outbound.contacts import Contact, ContactList, load_contacts
 from ari_app.outbound.errors import CampaignError
 from ari_app.outbound.records import CampaignStatus
 from ari_app.outbound.state import CampaignKeys, CampaignState
@@ -33,28 +33,47 @@ class Started:
     errors: list[str] = field(default_factory=list)  # bad contact rows (skipped), one line each
 
 
+@dataclass
+class Prepared:
+    """A campaign file and its contacts, checked (no Redis needed): what ``start`` loads."""
+
+    spec: CampaignSpec
+    contacts: list[Contact]
+    errors: list[str]
+
+
+def prepare(path: str | Path, known_flows: dict[str, list[str]]) -> Prepared:
+    """``known_flows``: flow id -> the inputs it needs (every contact must carry them)."""
+    spec = load_campaign(path)
+    spec.check_flow(known_flows)
+    contacts = load_contacts(spec.contacts, spec.timezone)
+    good, errors = _with_inputs(contacts, known_flows[spec.flow], spec.contacts.name, spec.voicemail)
+    if not good.contacts:
+        raise CampaignError(
+            f"{spec.contacts}: no contact can be called" + "".join(f"\n  {e}" for e in errors)
+        )
+    return Prepared(spec, good.contacts, errors)
+
+
 class Campaigns:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self.redis = redis
         self.keys = CampaignKeys(prefix)
 
-    async def start(self, path: str | Path, known_flows: dict[str, list[str]]) -> Started:
-        """``known_flows``: flow id -> the inputs it needs (every contact must carry them)."""
-        spec = load_campaign(path)
-        spec.check_flow(known_flows)
-        contacts = load_contacts(spec.contacts, spec.timezone)
-        good, errors = _with_inputs(contacts, known_flows[spec.flow], spec.contacts.name, spec.voicemail)
-        if not good.contacts:
-            raise CampaignError(
-                f"{spec.contacts}: no contact can be called" + "".join(f"\n  {e}" for e in errors)
-            )
+    async def start(
+        self, path: str | Path | Prepared, known_flows: dict[str, list[str]] | None = None
+    ) -> Started:
+        """Load the campaign (a file, checked against ``known_flows``, or one ``prepare`` checked
+        already) into Redis."""
+        ready = path if isinstance(path, Prepared) else prepare(path, known_flows or {})
+        spec = ready.spec
         state = CampaignState(self.redis, spec, self.keys)
-        added, updated = await state.load(good.contacts)
+        added, updated = await state.load(ready.contacts)
         await self.redis.set(self.keys.spec(spec.name), spec.model_dump_json())
         await self.redis.sadd(self.keys.campaigns, spec.name)
         if added:
             await state.reopen()  # a finished campaign started again with new contacts
-        return Started(spec, added, updated, errors)
+        return Started(spec, added, updated, ready.errors)
 
     async def names(self) -> list[str]:
         return sorted(n.decode() for n in await self.redis.smembers(self.keys.campaigns))

@@ -122,3 +122,22 @@ def test_a_config_path_that_is_a_directory(tmp_path: Path, listener: socket.sock
     r = run(tmp_path, listener, "serve", "--config", str(tmp_path))
     assert_one_clean_error(r, f"cannot read {tmp_path}")
     assert_untouched(listener)
+
+
+def test_campaign_run_reports_a_bad_campaign_file_before_contacting_redis(
+    tmp_path: Path, listener: socket.socket
+) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "name: bad\nflow: appointment_reminder\ncontacts: c.csv\ncaller_id: '5551000'\n"
+        "timezone: UTC\npacing: {max_concurrent: 0}\n"
+    )
+    r = run(tmp_path, listener, "campaign", "run", "c.yaml")
+    assert_one_clean_error(r, "c.yaml: pacing.max_concurrent")
+    missing = run(tmp_path, listener, "campaign", "run", "nope.yaml")
+    assert_one_clean_error(missing, "nope.yaml")
+    (tmp_path / "f.yaml").write_text(
+        "name: bad\nflow: no_such_flow\ncontacts: c.csv\ncaller_id: '5551000'\ntimezone: UTC\n"
+    )
+    unknown = run(tmp_path, listener, "campaign", "run", "f.yaml")
+    assert_one_clean_error(unknown, "'no_such_flow' is not a loaded flow")
+    assert_untouched(listener)
