@@ -23,6 +23,7 @@ from ari_app.calls.overflow import max_calls
 from ari_app.config import Settings
 from ari_app.outbound.dialer import Dialer
 from ari_app.outbound.dnc import DncList
+from ari_app.outbound.errors import CampaignError
 from ari_app.outbound.originate import CHANNEL_PREFIX, AriOriginator, channel_id
 from ari_app.outbound.outcomes import Outcome
 from ari_app.outbound.pacer import Pacer
@@ -80,6 +81,18 @@ class CampaignRunner:
             self.dialers[name] = asyncio.create_task(self._dial(state), name=f"campaign-{name}")
 
     async def _dial(self, state: CampaignState) -> None:
+        """Run one campaign's dialer; a campaign that cannot run is paused with the reason (not
+        retried every poll)."""
+        try:
+            await self._run_dialer(state)
+        except CampaignError as e:
+            log.error("campaign.cannot_run", campaign=state.name, error=str(e))
+            await state.pause(str(e))
+        except Exception as e:
+            log.exception("campaign.failed", campaign=state.name)
+            await state.pause(f"stopped by an internal error ({type(e).__name__}: {e}); see the agent's log")
+
+    async def _run_dialer(self, state: CampaignState) -> None:
         spec = state.spec
         recovered = await state.recover(self._is_live)
         if recovered.returned or recovered.live or recovered.interrupted:
