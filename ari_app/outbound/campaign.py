@@ -22,7 +22,9 @@ from ari_app.outbound.errors import CampaignError
 from ari_app.outbound.outcomes import Outcome
 from ari_app.outbound.window import Window
 
-DEFAULT_ENDPOINT = "Local/{number}@ari-app-outbound"
+# /n: the Local pair stays (never optimised away), so the channel in our app is the call for its
+# whole life, also after a takeover rebuilds its bridge.
+DEFAULT_ENDPOINT = "Local/{number}@ari-app-outbound/n"
 # "Clinic" <5551000>, Clinic <5551000>, <5551000> or 5551000
 _CALLER_ID = re.compile(r'^\s*(?:(?:"[^"]*"|[^"<>]*?)\s*<\+?[0-9]+>|\+?[0-9]+)\s*$')
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
+from ari_app.outbound.dnc import DncList
+from ari_app.outbound.state import CampaignKeys
 from ari_app.testcaller.agent_phone import AgentCall, AgentPhone
 from ari_app.testcaller.rtp_peer import RtpPeer
 from tests.stack.test_transfer import heard, wait_for
@@ -52,3 +57,17 @@ async def person(phone: AgentPhone, number: str, *lines: np.ndarray) -> AgentCal
         await call.play(line, "answer")
     await wait_for(call.ended.is_set, 40, f"the agent ends the call to {number}")
     return call
+
+
+async def forget_campaign(redis: Any, keys: CampaignKeys, name: str, dnc_numbers: Iterable[str] = ()) -> None:
+    """Remove a test campaign and the numbers it put on the DNC list: the embedded Redis keeps its
+    data between runs (append-only file), and the next run must start from nothing."""
+    async for key in redis.scan_iter(match=f"{keys.campaign(name)}*"):
+        await redis.delete(key)
+    await redis.srem(keys.campaigns, name)
+    for number in dnc_numbers:
+        await DncList(redis, keys).remove(number)
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:6]}"

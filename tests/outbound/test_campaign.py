@@ -50,7 +50,7 @@ def test_good_campaign_with_defaults(tmp_path: Path) -> None:
     ]
     assert spec.ring_timeout_s == 30 and spec.voicemail is None and spec.pause_on_failures == 5
     assert spec.amd == "agent"
-    assert spec.dial_string("+15551234567") == "Local/+15551234567@ari-app-outbound"
+    assert spec.dial_string("+15551234567") == "Local/+15551234567@ari-app-outbound/n"
     assert spec.results_webhook is not None and spec.results_webhook.secret_env == "CRM_SECRET"
     assert spec.source == str(tmp_path / "campaign.yaml")
 

@@ -21,7 +21,7 @@ from ari_app.testcaller.agent_phone import AgentPhone, CalleePlan
 from ari_app.testcaller.greetings import MACHINE, flite_greeting
 from tests.faults.leaks import nothing_left_in_asterisk
 from tests.faults.test_in_call_faults import service, svc
-from tests.outbound.callees import person, voiced_since
+from tests.outbound.callees import forget_campaign, person, unique, voiced_since
 from tests.stack.test_transfer import ari, wait_for
 
 pytestmark = pytest.mark.stack
@@ -34,14 +34,14 @@ CONFIRM, OPT_OUT, VOICEMAIL, BUSY, NOBODY, BLOCKED, ABROAD = (
 MESSAGE = "Hello {name}, this is Acme Health with a reminder of your appointment. Goodbye."
 
 
-def campaign_file(tmp_path: Path, window_days: list[str]) -> Path:
+def campaign_file(tmp_path: Path, name: str, window_days: list[str]) -> Path:
     rows = ["id,number,name,timezone,provider,appointment_id,appt_date,appt_time"]
     contacts = [("c1", CONFIRM, "UTC"), ("c2", OPT_OUT, "UTC"), ("c3", VOICEMAIL, "UTC"), ("c4", BUSY, "UTC"),
                 ("c5", NOBODY, "UTC"), ("c6", BLOCKED, "UTC"), ("c7", ABROAD, _other_day_zone())]  # fmt: skip
     rows += [f"{cid},{num},Maria,{tz},Dr. Alvarez,1,2030-03-04,10:00" for cid, num, tz in contacts]
     (tmp_path / "contacts.csv").write_text("\n".join(rows) + "\n")
     spec = {
-        "name": "reminders-test", "flow": "appointment_reminder", "contacts": "contacts.csv",
+        "name": name, "flow": "appointment_reminder", "contacts": "contacts.csv",
         "caller_id": '"Acme Health" <5551000>', "timezone": "UTC",
         "window": {"start": "00:00", "end": "23:59", "days": window_days},
         "pacing": {"max_concurrent": 3, "calls_per_second": 2},
@@ -77,18 +77,19 @@ async def test_a_reminder_campaign_reaches_each_kind_of_callee(svc, settings, ar
     redis = svc.store.redis.client
     campaigns = Campaigns(redis, svc.store.keys.prefix)
     dnc = DncList(redis, campaigns.keys)
+    name = unique("reminders")
     await dnc.add(BLOCKED, "asked by letter")
     try:
         today = datetime.now(UTC).strftime("%a").lower()
         flows = {n: list(f.inputs) for n, f in svc.deps.engine.flowset.flows.items()}
-        started = await campaigns.start(campaign_file(tmp_path, [today]), flows)
+        started = await campaigns.start(campaign_file(tmp_path, name, [today]), flows)
         assert started.added == 7 and not started.errors, started
         confirm, opt_out = await asyncio.gather(
             person(phone, CONFIRM, say[YES]), person(phone, OPT_OUT, say[STOP])
         )
         mailbox = await phone.next_call_to(VOICEMAIL, timeout=60)
         await wait_for(mailbox.ended.is_set, 60, "the agent leaves its message and hangs up")
-        state = await campaigns.state("reminders-test")
+        state = await campaigns.state(name)
         deadline = time.monotonic() + 60
         while not settled((await state.status()).counts):  # retries of the busy and the silent one
             assert time.monotonic() < deadline, await state.status()
@@ -120,6 +121,7 @@ async def test_a_reminder_campaign_reaches_each_kind_of_callee(svc, settings, ar
         await nothing_left_in_asterisk(ari)
     finally:
         await phone.stop()
+        await forget_campaign(redis, campaigns.keys, name, [BLOCKED, OPT_OUT])
 
 
 def small_campaign(tmp_path: Path, name: str, numbers: list[str], **spec: object) -> Path:
@@ -141,11 +143,12 @@ async def test_a_person_moves_the_appointment_on_the_call(svc, settings, ari, tm
     phone = await AgentPhone("127.0.0.1", settings.stack.callee_port,
                              plans={number: CalleePlan("answer", 0.5, say[lines[0]])}).start()  # fmt: skip
     campaigns = Campaigns(svc.store.redis.client, svc.store.keys.prefix)
+    name = unique("move")
     try:
         flows = {n: list(f.inputs) for n, f in svc.deps.engine.flowset.flows.items()}
-        await campaigns.start(small_campaign(tmp_path, "move-test", [number]), flows)
+        await campaigns.start(small_campaign(tmp_path, name, [number]), flows)
         await person(phone, number, *(say[t] for t in lines[1:]))
-        state = await campaigns.state("move-test")
+        state = await campaigns.state(name)
         await wait_for_status(state, "done", 30)
         (r,) = await state.results()
         assert r.flow_result and r.flow_result["outcome"] == "rescheduled", r
@@ -154,6 +157,7 @@ async def test_a_person_moves_the_appointment_on_the_call(svc, settings, ari, tm
         assert "You're now booked for Wednesday" in said and "9 AM" in said, said
     finally:
         await phone.stop()
+        await forget_campaign(campaigns.redis, campaigns.keys, name)
 
 
 async def test_a_trunk_that_rejects_everything_pauses_the_campaign(svc, settings, ari, tmp_path) -> None:
@@ -161,16 +165,18 @@ async def test_a_trunk_that_rejects_everything_pauses_the_campaign(svc, settings
     plans = {n: CalleePlan("reject", 0.1, reject_status=403, reject_reason="Forbidden") for n in numbers}
     phone = await AgentPhone("127.0.0.1", settings.stack.callee_port, plans=plans).start()
     campaigns = Campaigns(svc.store.redis.client, svc.store.keys.prefix)
+    name = unique("trunk")
     try:
         flows = {n: list(f.inputs) for n, f in svc.deps.engine.flowset.flows.items()}
-        await campaigns.start(small_campaign(tmp_path, "trunk-test", numbers, pause_on_failures=3), flows)
-        state = await campaigns.state("trunk-test")
+        await campaigns.start(small_campaign(tmp_path, name, numbers, pause_on_failures=3), flows)
+        state = await campaigns.state(name)
         st = await wait_for_status(state, "paused", 60)
         assert "rejected 3 calls in a row" in st.reason, st.reason
         assert len(phone.calls) == 3, [c.number for c in phone.calls]  # the rest of the list is kept
         assert st.counts.get("pending") == 3, st.counts
     finally:
         await phone.stop()
+        await forget_campaign(campaigns.redis, campaigns.keys, name)
 
 
 async def wait_for_status(state, status: str, timeout: float):  # type: ignore[no-untyped-def]
