@@ -105,6 +105,12 @@ class Pacer:
                 return
             await self._wait((1.0 - self._tokens) / self.pacing.calls_per_second)
 
+    def hold(self) -> None:
+        """A call of this campaign the pacer did not start (adopted after a restart) counts
+        against ``max_concurrent`` until ``release``."""
+        self.in_flight += 1
+        self._changed.set()
+
     def release(self) -> None:
         self.in_flight -= 1
         self._changed.set()

@@ -49,6 +49,7 @@ class CampaignRunner:
         self.originator = AriOriginator(manager, store)
         self.dialers: dict[str, asyncio.Task[None]] = {}
         self._watchers: set[asyncio.Task[None]] = set()
+        self._live: set[str] = set()  # channels of calls that outlived their dialer, being watched
 
     async def run(self) -> None:
         try:
@@ -64,8 +65,10 @@ class CampaignRunner:
                 t.cancel()
 
     def outbound_calls(self) -> int:
-        # by channel id: a campaign call adopted after a restart is one too (it has no context)
-        return sum(1 for cid in self.manager.calls if cid.startswith(CHANNEL_PREFIX))
+        # By channel id: a campaign call adopted after a restart is one too (it has no context),
+        # and so is one recovery found live that the takeover has not adopted yet.
+        ours = {cid for cid in self.manager.calls if cid.startswith(CHANNEL_PREFIX)}
+        return len(ours | self._live)
 
     def inbound_calls(self) -> int:
         return len(self.manager.calls) - self.outbound_calls()
@@ -94,15 +97,17 @@ class CampaignRunner:
 
     async def _run_dialer(self, state: CampaignState) -> None:
         spec = state.spec
+        pacer = Pacer(spec.pacing, max_calls(self.settings.capacity), self.inbound_calls,
+                      outbound_calls=self.outbound_calls)  # fmt: skip
         recovered = await state.recover(self._is_live)
         if recovered.returned or recovered.live or recovered.interrupted:
             log.warning("campaign.recovered", campaign=spec.name, returned=len(recovered.returned),
                         live=len(recovered.live), interrupted=recovered.interrupted)  # fmt: skip
-        for contact_id in recovered.live:
-            self._watch(state, contact_id)
+        for contact_id in recovered.live:  # its call counts against max_concurrent until it ends
+            self._live.add(channel_id(await state.attempt_of(contact_id)))
+            pacer.hold()
+            self._watch(state, contact_id, pacer)
         webhook = ResultsWebhook.from_spec(spec)
-        pacer = Pacer(spec.pacing, max_calls(self.settings.capacity), self.inbound_calls,
-                      outbound_calls=self.outbound_calls)  # fmt: skip
         dialer = Dialer(spec, state, self.dnc, self.originator, pacer,
                         on_progress=_log_progress, on_finished=webhook.post if webhook else None)  # fmt: skip
         log.info("campaign.dialing", campaign=spec.name, flow=spec.flow)
@@ -124,17 +129,21 @@ class CampaignRunner:
             return False
         return True
 
-    def _watch(self, state: CampaignState, contact_id: str) -> None:
+    def _watch(self, state: CampaignState, contact_id: str, pacer: Pacer) -> None:
         task = asyncio.create_task(self._until_over(state, contact_id), name=f"campaign-live-{contact_id}")
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
+        task.add_done_callback(lambda _t: pacer.release())
 
     async def _until_over(self, state: CampaignState, contact_id: str) -> None:
         """A call that outlived its dialer (adopted after a restart): record it once it ends."""
         attempt_id = await state.attempt_of(contact_id)
         t0 = time.monotonic()
-        while await self._is_live(attempt_id):  # noqa: ASYNC110 - Asterisk holds the truth, not an event of ours
-            await asyncio.sleep(LIVE_POLL_S)
+        try:
+            while await self._is_live(attempt_id):  # noqa: ASYNC110 - Asterisk holds the truth, not an event of ours
+                await asyncio.sleep(LIVE_POLL_S)
+        finally:
+            self._live.discard(channel_id(attempt_id))
         record = None
         with contextlib.suppress(Exception):
             record = await self.store.get(attempt_id)
