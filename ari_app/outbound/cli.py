@@ -22,6 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ari_app.cli import ConfigOpt, friendly, settings
 from ari_app.config import Settings
+from ari_app.outbound.errors import CampaignError
+from ari_app.session.cipher import CipherUnavailable, RecordCipher
 
 T = TypeVar("T")
 campaign_app = typer.Typer(help="Outbound campaigns (reminders, notifications) on the same flows.")
@@ -57,7 +59,7 @@ def _fail(msg: str) -> int:
 def _campaigns(redis: Any, s: Settings) -> Any:
     from ari_app.outbound.registry import Campaigns
 
-    return Campaigns(redis, s.session.key_prefix)
+    return Campaigns(redis, s.session.key_prefix, RecordCipher(s.session))
 
 
 def known_flows(flow_paths: list[Path]) -> dict[str, list[str]]:
@@ -212,7 +214,10 @@ def _dnc(redis: Any, s: Settings) -> Any:
     from ari_app.outbound.dnc import DncList
     from ari_app.outbound.state import CampaignKeys
 
-    return DncList(redis, CampaignKeys(s.session.key_prefix))
+    try:
+        return DncList(redis, CampaignKeys(s.session.key_prefix), RecordCipher(s.session))
+    except CipherUnavailable as e:
+        raise CampaignError(str(e)) from None
 
 
 def _transcript_link(s: Settings) -> Callable[[str], str]:

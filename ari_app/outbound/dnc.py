@@ -4,7 +4,10 @@ Why: someone who asked not to be called (on a call, by letter, through a nationa
 must never be called again, by any campaign. The list is one Redis set shared by all campaigns
 (``<prefix>:dnc``), checked by the dialer after it claims a contact and before it dials, holding
 numbers normalised like the contacts' (``contacts.normalise_number``): ``(555) 123-4567`` on the
-list stops ``555.123.4567`` in a contact file.
+list stops ``555.123.4567`` in a contact file. The set holds keyed digests of the numbers
+(``RecordCipher.digest``), never the numbers: membership is all a dialer needs. A lookup tries
+the digest under every configured key (a rotation keeps the list working) and the clear number
+a version before digests wrote.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import redis.asyncio as aioredis
 from ari_app.outbound.contacts import normalise_number
 from ari_app.outbound.errors import CampaignError
 from ari_app.outbound.state import CampaignKeys
+from ari_app.session.cipher import RecordCipher
 
 _BATCH = 1000
 
@@ -30,36 +34,47 @@ class DncImport:
 
 
 class DncList:
-    def __init__(self, redis: aioredis.Redis, keys: CampaignKeys | None = None) -> None:
-        self.redis = redis
-        self.keys = keys or CampaignKeys()
+    def __init__(self, redis: aioredis.Redis, keys: CampaignKeys, cipher: RecordCipher) -> None:
+        cipher.require("the do-not-call list")
+        self.redis, self.keys, self.cipher = redis, keys, cipher
+
+    def _forms(self, n: str) -> list[str]:
+        """Every form a number may be stored under: digests (current key first), then legacy clear."""
+        return [*self.cipher.digests(n), n]
 
     async def add(self, number: str, reason: str) -> bool:
         """Add a number (ValueError if it is not one); True if it was not on the list yet."""
         n = normalise_number(number)
+        if await self._member(n):
+            return False
         record = json.dumps({"reason": reason, "at": time.time()})
         pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(self.keys.dnc, n)
-        pipe.hsetnx(self.keys.dnc_reasons, n, record)  # the first reason is the one that counts
+        pipe.sadd(self.keys.dnc, self.cipher.digest(n))
+        pipe.hsetnx(self.keys.dnc_reasons, self.cipher.digest(n), record)
         added, _ = await pipe.execute()
         return bool(added)
+
+    async def _member(self, n: str) -> bool:
+        return any(await self.redis.smismember(self.keys.dnc, self._forms(n)))
 
     async def contains(self, number: str) -> bool:
         try:
             n = normalise_number(number)
         except ValueError:
             return False  # not a number, so not on the list (and not callable anyway)
-        return bool(await self.redis.sismember(self.keys.dnc, n))
+        return await self._member(n)
 
     async def reason(self, number: str) -> str | None:
-        raw = await self.redis.hget(self.keys.dnc_reasons, normalise_number(number))
-        return json.loads(raw)["reason"] if raw else None
+        for raw in await self.redis.hmget(self.keys.dnc_reasons, self._forms(normalise_number(number))):
+            if raw:
+                return str(json.loads(raw)["reason"])
+        return None
 
     async def remove(self, number: str) -> bool:
-        n = normalise_number(number)
+        forms = self._forms(normalise_number(number))
         pipe = self.redis.pipeline(transaction=True)
-        pipe.srem(self.keys.dnc, n)
-        pipe.hdel(self.keys.dnc_reasons, n)
+        pipe.srem(self.keys.dnc, *forms)
+        pipe.hdel(self.keys.dnc_reasons, *forms)
         removed, _ = await pipe.execute()
         return bool(removed)
 
@@ -90,10 +105,10 @@ class DncList:
                 out.errors.append(f"{path.name} line {n}: {e}")
         record = json.dumps({"reason": reason or f"imported from {path.name}", "at": time.time()})
         for i in range(0, len(numbers), _BATCH):
-            chunk = numbers[i : i + _BATCH]
+            chunk = [self.cipher.digest(n) for n in numbers[i : i + _BATCH]]
             pipe = self.redis.pipeline(transaction=True)
             pipe.sadd(self.keys.dnc, *chunk)
-            for number in chunk:
-                pipe.hsetnx(self.keys.dnc_reasons, number, record)
+            for digest in chunk:
+                pipe.hsetnx(self.keys.dnc_reasons, digest, record)
             out.added += int((await pipe.execute())[0])
         return out

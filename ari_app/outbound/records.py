@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ari_app.outbound.contacts import Contact
+from ari_app.session.cipher import RecordCipher
 
 CONTACT_STATUSES = ("pending", "dialing", "deferred", "done", "failed", "dnc", "interrupted")
 FINAL = frozenset({"done", "failed", "dnc", "interrupted"})
@@ -68,9 +69,11 @@ def field_str(raw: dict[bytes, bytes], name: str, default: str = "") -> str:
     return v.decode() if v is not None else default
 
 
-def contact_result(raw: dict[bytes, bytes]) -> ContactResult:
-    contact = Contact.model_validate_json(raw[b"contact"])
-    cause, flow, next_at = field_str(raw, "cause"), field_str(raw, "flow_result"), field_str(raw, "next_at")
+def contact_result(raw: dict[bytes, bytes], cipher: RecordCipher) -> ContactResult:
+    """A contact's hash, opened: its details and flow result are stored sealed (caller data)."""
+    contact = Contact.model_validate_json(cipher.open(raw[b"contact"].decode()))
+    cause, next_at = field_str(raw, "cause"), field_str(raw, "next_at")
+    flow = cipher.open(field_str(raw, "flow_result"))
     status = field_str(raw, "status")
     return ContactResult(
         contact.id, contact.number, contact.name, status, int(field_str(raw, "attempts", "0")),

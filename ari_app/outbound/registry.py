@@ -23,6 +23,7 @@ from ari_app.outbound.contacts import Contact, ContactList, load_contacts
 from ari_app.outbound.errors import CampaignError
 from ari_app.outbound.records import CampaignStatus
 from ari_app.outbound.state import CampaignKeys, CampaignState
+from ari_app.session.cipher import CipherUnavailable, RecordCipher
 
 
 @dataclass
@@ -56,9 +57,10 @@ def prepare(path: str | Path, known_flows: dict[str, list[str]]) -> Prepared:
 
 
 class Campaigns:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, cipher: RecordCipher) -> None:
         self.redis = redis
         self.keys = CampaignKeys(prefix)
+        self.cipher = cipher  # contacts are caller data: stored sealed (state.py)
 
     async def start(
         self, path: str | Path | Prepared, known_flows: dict[str, list[str]] | None = None
@@ -67,7 +69,7 @@ class Campaigns:
         already) into Redis."""
         ready = path if isinstance(path, Prepared) else prepare(path, known_flows or {})
         spec = ready.spec
-        state = CampaignState(self.redis, spec, self.keys)
+        state = self._state(spec)
         added, updated = await state.load(ready.contacts)
         await self.redis.set(self.keys.spec(spec.name), spec.model_dump_json())
         await self.redis.sadd(self.keys.campaigns, spec.name)
@@ -87,7 +89,13 @@ class Campaigns:
         return CampaignSpec.model_validate(json.loads(raw))
 
     async def state(self, name: str) -> CampaignState:
-        return CampaignState(self.redis, await self.spec(name), self.keys)
+        return self._state(await self.spec(name))
+
+    def _state(self, spec: CampaignSpec) -> CampaignState:
+        try:
+            return CampaignState(self.redis, spec, self.keys, self.cipher)
+        except CipherUnavailable as e:
+            raise CampaignError(str(e)) from None
 
     async def status(self, name: str) -> CampaignStatus:
         return await (await self.state(name)).status()

@@ -44,12 +44,16 @@ class CampaignRunner:
         self.store = store
         self.active = active
         redis = store.redis.client
-        self.campaigns = Campaigns(redis, store.keys.prefix)
-        self.dnc = DncList(redis, self.campaigns.keys)
+        self.campaigns = Campaigns(redis, store.keys.prefix, store.protector.cipher)
+        # Without session.encryption_key no campaign can be stored, so none runs here.
+        self.dnc = (
+            DncList(redis, self.campaigns.keys, store.protector.cipher) if store.protector.encrypts else None
+        )
         self.originator = AriOriginator(manager, store)
         self.dialers: dict[str, asyncio.Task[None]] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._live: set[str] = set()  # channels of calls that outlived their dialer, being watched
+        self._said_no_key = False
 
     async def run(self) -> None:
         try:
@@ -74,7 +78,14 @@ class CampaignRunner:
         return len(self.manager.calls) - self.outbound_calls()
 
     async def _start_running(self) -> None:
-        for name in await self.campaigns.names():
+        names = await self.campaigns.names()
+        if self.dnc is None:
+            if names and not self._said_no_key:
+                log.error("campaign.disabled", campaigns=names, reason="session.encryption_key is not set "
+                          "on this instance: contacts are stored encrypted, so no campaign can run here")  # fmt: skip
+                self._said_no_key = True
+            return
+        for name in names:
             task = self.dialers.get(name)
             if task is not None and not task.done():
                 continue
@@ -108,6 +119,7 @@ class CampaignRunner:
             pacer.hold()
             self._watch(state, contact_id, pacer)
         webhook = ResultsWebhook.from_spec(spec)
+        assert self.dnc is not None  # _start_running runs no dialer without a key
         dialer = Dialer(spec, state, self.dnc, self.originator, pacer,
                         on_progress=_log_progress, on_finished=webhook.post if webhook else None)  # fmt: skip
         log.info("campaign.dialing", campaign=spec.name, flow=spec.flow)
@@ -154,7 +166,7 @@ class CampaignRunner:
                                    flow_result=flow_result, duration_s=time.monotonic() - t0)  # fmt: skip
         if cs.get("outcome") == "opted_out":
             contact = await state.contact(contact_id)
-            if contact is not None:
+            if contact is not None and self.dnc is not None:
                 await self.dnc.add(contact.number, f"opted out on a call of campaign {state.spec.name}")
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 # Store new contacts; keep every contact already there (only a never-attempted pending one takes
 # the new details). KEYS: campaign, order list, due zset, contact hashes...; ARGV: now, name,
-# flow, spec json, then (id, contact json, due score) per contact key: the scores rise a
-# microsecond per row (all <= now), so contacts due at once are called in file order.
+# flow, spec json, then (id, sealed contact json, due score, its digest) per contact key: the
+# scores rise a microsecond per row (all <= now), so contacts due at once are called in file
+# order. Ciphertext differs on every write, so "the details changed" is judged by the digest.
 LOAD = """
 local now = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -22,17 +23,17 @@ end
 redis.call('HSET', KEYS[1], 'flow', ARGV[3], 'spec', ARGV[4], 'updated', now)
 local added, updated = 0, 0
 for i = 4, #KEYS do
-  local id, doc, score, key = ARGV[3 * i - 7], ARGV[3 * i - 6], ARGV[3 * i - 5], KEYS[i]
+  local id, doc, score, digest, key = ARGV[4 * i - 11], ARGV[4 * i - 10], ARGV[4 * i - 9], ARGV[4 * i - 8], KEYS[i]
   if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 'id', id, 'contact', doc, 'status', 'pending', 'attempts', 0,
-               'next_at', score, 'updated', now)
+    redis.call('HSET', key, 'id', id, 'contact', doc, 'digest', digest, 'status', 'pending',
+               'attempts', 0, 'next_at', score, 'updated', now)
     redis.call('RPUSH', KEYS[2], id)
     redis.call('ZADD', KEYS[3], score, id)
     redis.call('HINCRBY', KEYS[1], 'n:pending', 1)
     added = added + 1
   elseif redis.call('HGET', key, 'status') == 'pending' and redis.call('HGET', key, 'attempts') == '0'
-         and redis.call('HGET', key, 'contact') ~= doc then
-    redis.call('HSET', key, 'contact', doc, 'updated', now)
+         and redis.call('HGET', key, 'digest') ~= digest then
+    redis.call('HSET', key, 'contact', doc, 'digest', digest, 'updated', now)
     updated = updated + 1
   end
 end
@@ -44,7 +45,7 @@ return {added, updated}
 
 # The earliest due pending/deferred contact -> dialing, attempts + 1, a new attempt id. Nothing
 # unless the campaign is running. KEYS: campaign, due, dialing; ARGV: now, attempt id, contact
-# key prefix. Returns {id, contact json, attempts} or nil.
+# key prefix. Returns {id, sealed contact json, attempts} or nil.
 CLAIM = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return false end
 for _ = 1, 100 do
@@ -101,7 +102,7 @@ return 1
 # {0, status}. mode 'outcome' -> deferred (retryable and attempts left, due at next_at), done
 # (answered) or failed; 'dnc' -> dnc (never dialled: attempts - 1); 'interrupted'.
 # KEYS: contact, campaign, due, dialing; ARGV: attempt id, id, now, mode, outcome, cause,
-# session id, flow result json, duration, retryable 0/1, answered 0/1, max attempts, next_at,
+# session id, sealed flow result json, duration, retryable 0/1, answered 0/1, max attempts, next_at,
 # reason.
 FINISH = """
 local key = KEYS[1]

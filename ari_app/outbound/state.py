@@ -13,6 +13,10 @@ no other is mid-call).
 Contact statuses: pending (not attempted yet, or put back by the window), dialing, deferred
 (waiting for a retry), done (answered), failed (not reached after the last attempt), dnc,
 interrupted. Campaign statuses: running, paused, cancelled (final), done.
+
+A contact's details (number, name, the flow's inputs) and its flow result are caller data: they
+are stored sealed with ``session.encryption_key`` (``RecordCipher``), never in clear; the ids,
+statuses and counters are not.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ari_app.outbound.records import (
     contact_result,
     field_str,
 )
+from ari_app.session.cipher import RecordCipher
 
 _LOAD_BATCH = 500
 
@@ -51,12 +56,12 @@ class CampaignKeys:
 
     @property
     def dnc(self) -> str:
-        """Set of normalised numbers never to call."""
+        """Set of keyed digests of the normalised numbers never to call (dnc.py)."""
         return f"{self.prefix}:dnc"
 
     @property
     def dnc_reasons(self) -> str:
-        """Hash number -> why and when it was added."""
+        """Hash digest -> why and when it was added."""
         return f"{self.prefix}:dnc:reasons"
 
     def campaign(self, name: str) -> str:
@@ -90,8 +95,11 @@ class CampaignKeys:
 
 
 class CampaignState:
-    def __init__(self, redis: aioredis.Redis, spec: CampaignSpec, keys: CampaignKeys | None = None) -> None:
-        self.redis, self.spec, self.keys = redis, spec, keys or CampaignKeys()
+    def __init__(
+        self, redis: aioredis.Redis, spec: CampaignSpec, keys: CampaignKeys, cipher: RecordCipher
+    ) -> None:
+        cipher.require(f"campaign {spec.name!r}'s contacts")
+        self.redis, self.spec, self.keys, self.cipher = redis, spec, keys, cipher
         self.name = spec.name
         n, k = self.name, self.keys
         self._campaign, self._due, self._dialing = k.campaign(n), k.due(n), k.dialing(n)
@@ -119,7 +127,8 @@ class CampaignState:
             part = batch[i : i + _LOAD_BATCH]
             args: list[Any] = [now, self.name, self.spec.flow, spec]
             for j, c in enumerate(part, start=i):
-                args += [c.id, c.model_dump_json(), now - (len(batch) - j) * 1e-6]
+                doc = c.model_dump_json()
+                args += [c.id, self.cipher.seal(doc), now - (len(batch) - j) * 1e-6, self.cipher.digest(doc)]
             keys = [self._campaign, self.keys.order(self.name), self._due, *(self._key(c.id) for c in part)]
             a, u = await self._load(keys=keys, args=args)
             added, updated = added + int(a), updated + int(u)
@@ -135,7 +144,7 @@ class CampaignState:
         )
         if not got:
             return None
-        return Claim(Contact.model_validate_json(got[1]), attempt_id, int(got[2]))
+        return Claim(Contact.model_validate_json(self.cipher.open(got[1].decode())), attempt_id, int(got[2]))
 
     async def mark_originating(self, claim: Claim, now: float | None = None) -> bool:
         """Just before the call is placed. False: paused/cancelled since the claim, do not call."""
@@ -169,7 +178,7 @@ class CampaignState:
         next_at = now + self.spec.retries.backoff_s.after(outcome)
         fields = [
             outcome.value, "" if cause is None else cause, session_id or "",
-            json.dumps(flow_result) if flow_result is not None else "", duration_s,
+            self.cipher.seal(json.dumps(flow_result)) if flow_result is not None else "", duration_s,
             int(outcome in RETRYABLE), int(outcome in ANSWERED), self.spec.retries.max_attempts, next_at,
         ]  # fmt: skip
         return await self._end(contact_id, attempt_id, "outcome", now, fields)
@@ -263,7 +272,7 @@ class CampaignState:
 
     async def contact(self, contact_id: str) -> ContactResult | None:
         raw = await self.redis.hgetall(self._key(contact_id))
-        return contact_result(raw) if raw else None
+        return contact_result(raw, self.cipher) if raw else None
 
     async def results(self) -> list[ContactResult]:
         """Every contact in load order."""
@@ -273,5 +282,5 @@ class CampaignState:
             pipe = self.redis.pipeline(transaction=False)
             for cid in ids[i : i + _LOAD_BATCH]:
                 pipe.hgetall(self._key(cid))
-            out += [contact_result(raw) for raw in await pipe.execute() if raw]
+            out += [contact_result(raw, self.cipher) for raw in await pipe.execute() if raw]
         return out

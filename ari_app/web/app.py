@@ -154,7 +154,7 @@ def create_web_app(
         from ari_app.web.campaigns import add_routes
 
         token = settings.token
-        add_routes(app, Campaigns(store.redis.client, store.keys.prefix), campaign_flows,
+        add_routes(app, Campaigns(store.redis.client, store.keys.prefix, store.protector.cipher), campaign_flows,
                    lambda: token.get_secret_value() if token is not None else None)  # fmt: skip
     # Static assets hold no call data, so they need no token.
     app.router.add_static("/agent-static/", STATIC, show_index=False)

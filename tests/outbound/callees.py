@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ari_app.outbound.dnc import DncList
-from ari_app.outbound.state import CampaignKeys
+from ari_app.outbound.registry import Campaigns
 from ari_app.testcaller.agent_phone import AgentCall, AgentPhone
 from ari_app.testcaller.rtp_peer import RtpPeer
 from tests.stack.test_transfer import heard, wait_for
@@ -59,14 +59,17 @@ async def person(phone: AgentPhone, number: str, *lines: np.ndarray) -> AgentCal
     return call
 
 
-async def forget_campaign(redis: Any, keys: CampaignKeys, name: str, dnc_numbers: Iterable[str] = ()) -> None:
+async def forget_campaign(
+    redis: Any, campaigns: Campaigns, name: str, dnc_numbers: Iterable[str] = ()
+) -> None:
     """Remove a test campaign and the numbers it put on the DNC list: the embedded Redis keeps its
     data between runs (append-only file), and the next run must start from nothing."""
+    keys = campaigns.keys
     async for key in redis.scan_iter(match=f"{keys.campaign(name)}*"):
         await redis.delete(key)
     await redis.srem(keys.campaigns, name)
     for number in dnc_numbers:
-        await DncList(redis, keys).remove(number)
+        await DncList(redis, keys, campaigns.cipher).remove(number)
 
 
 def unique(name: str) -> str:

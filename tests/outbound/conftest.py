@@ -20,10 +20,16 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio as aioredis
+from cryptography.fernet import Fernet
 
 from ari_app.outbound.campaign import CampaignSpec
 from ari_app.outbound.contacts import Contact
 from ari_app.outbound.state import CampaignKeys
+from ari_app.session.cipher import RecordCipher
+from ari_app.session.settings import SessionSettings
+
+# Contacts and the DNC list are stored sealed: the tests run with a key, like every deployment.
+CIPHER = RecordCipher(SessionSettings(encryption_key=Fernet.generate_key().decode()))  # type: ignore[arg-type]
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ari_app.outbound.registry import Campaigns
 from ari_app.web.campaigns import add_routes
+from tests.outbound.conftest import CIPHER
 
 TOKEN = "back-office-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -26,7 +27,7 @@ CONTACTS = [{"id": "a", "number": "555-0101", "name": "Maria", "data": {"appt_da
 async def client(r: aioredis.Redis) -> AsyncIterator[TestClient]:
     app = web.Application()
     prefix = f"api-{id(app)}"
-    add_routes(app, Campaigns(r, prefix), lambda: FLOWS, lambda: TOKEN)
+    add_routes(app, Campaigns(r, prefix, CIPHER), lambda: FLOWS, lambda: TOKEN)
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -70,7 +71,7 @@ async def test_the_api_needs_the_token_and_names_what_is_wrong(client: TestClien
 
 async def test_no_token_configured_means_no_api(r: aioredis.Redis) -> None:
     app = web.Application()
-    add_routes(app, Campaigns(r, "api-off"), lambda: FLOWS, lambda: None)
+    add_routes(app, Campaigns(r, "api-off", CIPHER), lambda: FLOWS, lambda: None)
     async with TestClient(TestServer(app)) as c:
         resp = await c.get("/api/campaigns", headers=AUTH)
         assert resp.status == 503 and "web.token" in (await resp.json())["error"]

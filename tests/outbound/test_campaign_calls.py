@@ -75,8 +75,8 @@ async def test_a_reminder_campaign_reaches_each_kind_of_callee(svc, settings, ar
     }
     phone = await AgentPhone("127.0.0.1", settings.stack.callee_port, plans=plans).start()
     redis = svc.store.redis.client
-    campaigns = Campaigns(redis, svc.store.keys.prefix)
-    dnc = DncList(redis, campaigns.keys)
+    campaigns = Campaigns(redis, svc.store.keys.prefix, svc.store.protector.cipher)
+    dnc = DncList(redis, campaigns.keys, campaigns.cipher)
     name = unique("reminders")
     await dnc.add(BLOCKED, "asked by letter")
     try:
@@ -121,7 +121,7 @@ async def test_a_reminder_campaign_reaches_each_kind_of_callee(svc, settings, ar
         await nothing_left_in_asterisk(ari)
     finally:
         await phone.stop()
-        await forget_campaign(redis, campaigns.keys, name, [BLOCKED, OPT_OUT])
+        await forget_campaign(redis, campaigns, name, [BLOCKED, OPT_OUT])
 
 
 def small_campaign(tmp_path: Path, name: str, numbers: list[str], **spec: object) -> Path:
@@ -142,7 +142,7 @@ async def test_a_person_moves_the_appointment_on_the_call(svc, settings, ari, tm
     number = "5550301"
     phone = await AgentPhone("127.0.0.1", settings.stack.callee_port,
                              plans={number: CalleePlan("answer", 0.5, say[lines[0]])}).start()  # fmt: skip
-    campaigns = Campaigns(svc.store.redis.client, svc.store.keys.prefix)
+    campaigns = Campaigns(svc.store.redis.client, svc.store.keys.prefix, svc.store.protector.cipher)
     name = unique("move")
     try:
         flows = {n: list(f.inputs) for n, f in svc.deps.engine.flowset.flows.items()}
@@ -157,14 +157,14 @@ async def test_a_person_moves_the_appointment_on_the_call(svc, settings, ari, tm
         assert "You're now booked for Wednesday" in said and "9 AM" in said, said
     finally:
         await phone.stop()
-        await forget_campaign(campaigns.redis, campaigns.keys, name)
+        await forget_campaign(campaigns.redis, campaigns, name)
 
 
 async def test_a_trunk_that_rejects_everything_pauses_the_campaign(svc, settings, ari, tmp_path) -> None:
     numbers = [f"555040{i}" for i in range(6)]
     plans = {n: CalleePlan("reject", 0.1, reject_status=403, reject_reason="Forbidden") for n in numbers}
     phone = await AgentPhone("127.0.0.1", settings.stack.callee_port, plans=plans).start()
-    campaigns = Campaigns(svc.store.redis.client, svc.store.keys.prefix)
+    campaigns = Campaigns(svc.store.redis.client, svc.store.keys.prefix, svc.store.protector.cipher)
     name = unique("trunk")
     try:
         flows = {n: list(f.inputs) for n, f in svc.deps.engine.flowset.flows.items()}
@@ -176,7 +176,7 @@ async def test_a_trunk_that_rejects_everything_pauses_the_campaign(svc, settings
         assert st.counts.get("pending") == 3, st.counts
     finally:
         await phone.stop()
-        await forget_campaign(campaigns.redis, campaigns.keys, name)
+        await forget_campaign(campaigns.redis, campaigns, name)
 
 
 async def wait_for_status(state, status: str, timeout: float):  # type: ignore[no-untyped-def]

@@ -46,7 +46,7 @@ async def test_agent_killed_mid_campaign_nobody_is_called_twice(fleet: AgentFlee
     phone = await AgentPhone("127.0.0.1", settings.stack.callee_port, plans=plans).start()
     try:
         a = await fleet.start("a")
-        campaigns = Campaigns(fleet.store.redis.client, fleet.store.keys.prefix)
+        campaigns = Campaigns(fleet.store.redis.client, fleet.store.keys.prefix, fleet.store.protector.cipher)
         flows = {"appointment_reminder": ["name", "provider", "appointment_id", "appt_date", "appt_time"]}
         await campaigns.start(campaign(tmp_path), flows)
         first = await phone.next_call_to(NUMBERS[0], timeout=60)

@@ -20,7 +20,7 @@ from ari_app.outbound.outcomes import Outcome
 from ari_app.outbound.pacer import Pacer
 from ari_app.outbound.records import CampaignStatus, ContactResult
 from ari_app.outbound.state import CampaignKeys, CampaignState
-from tests.outbound.conftest import contact, make_spec
+from tests.outbound.conftest import CIPHER, contact, make_spec
 
 ANSWERED = AttemptResult(Outcome.ANSWERED_HUMAN, session_id="s", duration_s=12.0)
 FAST = {"pacing": {"max_concurrent": 2, "calls_per_second": 100}}
@@ -70,8 +70,8 @@ class FakeOriginator:
 class Harness:
     def __init__(self, r: aioredis.Redis, keys: CampaignKeys, spec: CampaignSpec) -> None:
         self.r, self.keys, self.spec = r, keys, spec
-        self.state = CampaignState(r, spec, keys)
-        self.dnc = DncList(r, keys)
+        self.state = CampaignState(r, spec, keys, CIPHER)
+        self.dnc = DncList(r, keys, CIPHER)
         self.clock = noon_clock()
         self.progress: list[CampaignStatus] = []
         self.finished: list[ContactResult] = []

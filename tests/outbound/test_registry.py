@@ -12,6 +12,7 @@ import yaml
 
 from ari_app.outbound.errors import CampaignError
 from ari_app.outbound.registry import Campaigns
+from tests.outbound.conftest import CIPHER
 
 FLOWS = {"appointment_reminder": ["name", "appt_date"]}
 
@@ -30,10 +31,12 @@ async def test_contacts_the_flow_cannot_run_for_are_skipped_with_a_reason(
     path = files(tmp_path, ["a,5550101,Maria,2030-03-04", "b,5550102,,2030-03-04", "c,555,Tom,2030-03-04",
                             "d,5550104,Ann,2030-03-04"], voicemail="Hi {name}, about {appt_date:date}. {missing}")  # fmt: skip
     with pytest.raises(CampaignError, match="no contact can be called"):
-        await Campaigns(r, "reg").start(path, FLOWS)  # the voicemail template names a field nobody has
+        await Campaigns(r, "reg", CIPHER).start(
+            path, FLOWS
+        )  # the voicemail template names a field nobody has
     path = files(tmp_path, ["a,5550101,Maria,2030-03-04", "b,5550102,,2030-03-04", "c,555x,Tom,2030-03-04"],
                  voicemail="Hi {name}, about {appt_date:date}.")  # fmt: skip
-    started = await Campaigns(r, "reg").start(path, FLOWS)
+    started = await Campaigns(r, "reg", CIPHER).start(path, FLOWS)
     assert started.added == 1, started
     text = "\n".join(started.errors)
     assert "contact 'b', field 'name'" in text, text
@@ -41,7 +44,7 @@ async def test_contacts_the_flow_cannot_run_for_are_skipped_with_a_reason(
 
 
 async def test_a_second_start_keeps_what_was_done_and_adds_new_contacts(r: aioredis.Redis, tmp_path) -> None:
-    c = Campaigns(r, "reg2")
+    c = Campaigns(r, "reg2", CIPHER)
     path = files(tmp_path, ["a,5550101,Maria,2030-03-04"])
     assert (await c.start(path, FLOWS)).added == 1
     state = await c.state("reg-test")
@@ -55,7 +58,7 @@ async def test_a_second_start_keeps_what_was_done_and_adds_new_contacts(r: aiore
 
 
 async def test_unknown_campaigns_flows_and_actions_are_clear_errors(r: aioredis.Redis, tmp_path) -> None:
-    c = Campaigns(r, "reg3")
+    c = Campaigns(r, "reg3", CIPHER)
     with pytest.raises(CampaignError, match="no campaign named 'nope'"):
         await c.status("nope")
     with pytest.raises(CampaignError, match="'appointment_reminder' is not a loaded flow"):

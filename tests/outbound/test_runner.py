@@ -15,6 +15,7 @@ import yaml
 from ari_app.config import Settings
 from ari_app.outbound.registry import Campaigns
 from ari_app.outbound.runner import CampaignRunner
+from tests.outbound.conftest import CIPHER
 
 FLOWS = {"appointment_reminder": ["name"]}
 
@@ -29,7 +30,11 @@ def campaign(tmp: Path, **spec: object) -> Path:
 
 
 def runner(r: aioredis.Redis, prefix: str, active: bool) -> CampaignRunner:
-    store = SimpleNamespace(redis=SimpleNamespace(client=r), keys=SimpleNamespace(prefix=prefix))
+    store = SimpleNamespace(
+        redis=SimpleNamespace(client=r),
+        keys=SimpleNamespace(prefix=prefix),
+        protector=SimpleNamespace(cipher=CIPHER, encrypts=True),
+    )
     manager = SimpleNamespace(calls={}, ari=None, events=None)
     return CampaignRunner(Settings(), manager, store, active=lambda: active)
 
@@ -52,7 +57,7 @@ async def test_a_campaign_that_cannot_run_is_paused_with_the_reason(
     r: aioredis.Redis, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.delenv("NO_SUCH_SECRET_FOR_TEST", raising=False)
-    c = Campaigns(r, "run1")
+    c = Campaigns(r, "run1", CIPHER)
     hook = {"url": "http://127.0.0.1:9/results", "secret_env": "NO_SUCH_SECRET_FOR_TEST"}
     await c.start(campaign(tmp_path, results_webhook=hook), FLOWS)
     got = await status_after(c, runner(r, "run1", active=True), "paused")
@@ -61,7 +66,7 @@ async def test_a_campaign_that_cannot_run_is_paused_with_the_reason(
 
 
 async def test_a_standby_dials_nothing(r: aioredis.Redis, tmp_path) -> None:
-    c = Campaigns(r, "run2")
+    c = Campaigns(r, "run2", CIPHER)
     await c.start(campaign(tmp_path), FLOWS)
     run = runner(r, "run2", active=False)
     got = await status_after(c, run, "paused", timeout=2.5)  # it never changes: still running

@@ -8,13 +8,13 @@ import redis.asyncio as aioredis
 
 from ari_app.outbound.outcomes import Outcome
 from ari_app.outbound.state import CampaignKeys, CampaignState
-from tests.outbound.conftest import contact, make_spec
+from tests.outbound.conftest import CIPHER, contact, make_spec
 
 T0 = 1_717_580_000.0  # any fixed epoch: the state never reads the clock when given `now`
 
 
 def state(r: aioredis.Redis, keys: CampaignKeys, **spec: object) -> CampaignState:
-    return CampaignState(r, make_spec(**spec), keys)
+    return CampaignState(r, make_spec(**spec), keys, CIPHER)
 
 
 async def test_load_twice_adds_only_new_contacts(r: aioredis.Redis, keys: CampaignKeys) -> None:
@@ -175,3 +175,21 @@ async def test_mark_dnc_is_not_an_attempt(r: aioredis.Redis, keys: CampaignKeys)
     res = await st.contact("a")
     assert res is not None and res.status == "dnc" and res.attempts == 0
     assert (await st.status()).attempts == 0
+
+
+async def test_contact_details_and_flow_results_are_stored_sealed(
+    r: aioredis.Redis, keys: CampaignKeys
+) -> None:
+    st = state(r, keys)
+    person = contact("a", "5557654321", name_hint="Grace Hopper")
+    await st.load([person], T0)
+    assert await st.load([person], T0 + 1) == (0, 0)  # the same details: no update (judged by digest)
+    claim = await st.claim_next(T0)
+    assert claim is not None and claim.contact == person  # opened for the dialer
+    await st.record_outcome("a", claim.attempt_id, Outcome.ANSWERED_HUMAN, flow_result={"said": "Tuesday 3 pm"},
+                            now=T0)  # fmt: skip
+    raw = b"".join(k + v for k, v in (await r.hgetall(keys.contact("reminders", "a"))).items())
+    for leak in (b"7654321", b"Grace", b"Tuesday"):
+        assert leak not in raw, leak
+    res = await st.contact("a")
+    assert res is not None and res.number == person.number and res.flow_result == {"said": "Tuesday 3 pm"}
