@@ -68,3 +68,15 @@ async def test_unknown_campaigns_flows_and_actions_are_clear_errors(r: aioredis.
         await c.control("reg-test", "resume")
     with pytest.raises(CampaignError, match="unknown action"):
         await c.control("reg-test", "restart")
+
+
+async def test_without_an_encryption_key_a_campaign_is_refused_before_anything_is_stored(
+    r: aioredis.Redis, tmp_path
+) -> None:
+    from ari_app.session.cipher import RecordCipher
+    from ari_app.session.settings import SessionSettings
+
+    path = files(tmp_path, ["a,5550101,Maria,2030-03-04"])
+    with pytest.raises(CampaignError, match=r"only stored encrypted: set session\.encryption_key"):
+        await Campaigns(r, "nokey", RecordCipher(SessionSettings())).start(path, FLOWS)
+    assert not [k async for k in r.scan_iter(match="nokey:*")]

@@ -267,6 +267,11 @@ async def test_warm_transfer_connects_caller_and_agent_with_context(svc, setting
             ctx = await r.json()
         async with http.get(url) as r:
             assert r.status == 401
+        async with http.get(f"http://{settings.web.host}:{settings.web.port}/metrics") as r:
+            metrics_text = await r.text()  # labels are engine, stage, flow names: never caller data
+    assert "iva_" in metrics_text, metrics_text[:200]
+    for secret in (*DOB_FORMS, "5551234567", CALLER_ID):
+        assert secret not in metrics_text, f"{secret!r} in /metrics"
     assert ctx["session_id"] == sid and ctx["reason"] == "caller_request"
     assert ctx["transfer"]["outcome"] == "connected" and ctx["caller"]["number"] == CALLER_ID
     assert ctx["slots"]["phone"] == "5551234567" and "1985" not in json.dumps(ctx["slots"])
