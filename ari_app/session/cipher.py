@@ -56,7 +56,7 @@ class RecordCipher:
     def require(self, what: str) -> None:
         if self._fernet is None:
             raise CipherUnavailable(
-                f"{what} is caller data and is only stored encrypted: set session.encryption_key "
+                f"{what}: caller data, only stored encrypted; set session.encryption_key "
                 "(ARI_APP_SESSION__ENCRYPTION_KEY; the embedded stack generates one)"
             )
 

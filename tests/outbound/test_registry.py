@@ -77,6 +77,6 @@ async def test_without_an_encryption_key_a_campaign_is_refused_before_anything_i
     from ari_app.session.settings import SessionSettings
 
     path = files(tmp_path, ["a,5550101,Maria,2030-03-04"])
-    with pytest.raises(CampaignError, match=r"only stored encrypted: set session\.encryption_key"):
+    with pytest.raises(CampaignError, match=r"only stored encrypted; set session\.encryption_key"):
         await Campaigns(r, "nokey", RecordCipher(SessionSettings())).start(path, FLOWS)
     assert not [k async for k in r.scan_iter(match="nokey:*")]

@@ -150,7 +150,9 @@ async def running_fleet(
         "ARI_APP_LOG_LEVEL": "info",
     }
     f = AgentFleet(log_dir, env)
-    f.store = SessionStore(settings.redis.url, "test-reader", SessionSettings(key_prefix=prefix))
+    # The reader holds the agents' key (the embedded stack's): campaign contacts are sealed with it.
+    reader = SessionSettings(key_prefix=prefix, encryption_key=settings.session.encryption_key)
+    f.store = SessionStore(settings.redis.url, "test-reader", reader)
     await f.store.connect()
     try:
         yield f
