@@ -144,14 +144,17 @@ class AriClient:
         originator: str | None = None,
         context: str | None = None,
         extension: str | None = None,
+        formats: str | None = None,
     ) -> Channel:
-        """Originate into our app (default) or into dialplan (context + extension)."""
+        """Originate into our app (default) or into dialplan (context + extension). ``formats``
+        (e.g. "ulaw") fixes the codecs of a channel with no originator to take them from."""
         params: dict[str, Any] = {
             "endpoint": endpoint,
             "channelId": channel_id,
             "callerId": caller_id,
             "timeout": timeout,
             "originator": originator,
+            "formats": formats,
         }
         if context:
             params.update(context=context, extension=extension, priority=1)
