@@ -10,10 +10,11 @@ never has to read a traceback.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
@@ -26,7 +27,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ari_app.dialog.nlu.settings import NluSettings
 from ari_app.dialog.settings import DialogSettings
@@ -99,10 +100,23 @@ def embedded_secret(stack: StackSettings, name: str) -> str:
 
 
 class RedisSettings(_Section):
+    """One Redis (``url``), or a primary found through Redis Sentinel (docs/redis_sentinel.md)."""
+
     # Credentials go in the URL (redis://:password@host:port/0, or user:password@ for an ACL
     # user); it is redacted wherever it is printed. For the embedded stack the password it
     # generated is added automatically (see Settings._embedded_secrets).
+    # With sentinels the URL still carries the data nodes' credentials, db and TLS (rediss://),
+    # one place for the data password either way; its host:port is then not used (the sentinels
+    # name the primary), e.g. redis://:PASSWORD@primary/0.
     url: str = "redis://127.0.0.1:6390/0"
+    # "host:port" of each sentinel (three on separate machines, at least). Empty: use url alone,
+    # as before. A list in YAML, JSON or "a:26379,b:26379" in ARI_APP_REDIS__SENTINELS.
+    sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)  # NoDecode: _split parses
+    # The name the sentinels monitor the primary under (`sentinel monitor <name> ...`).
+    sentinel_master: str = Field(default="ari-app", pattern=r"^[A-Za-z0-9_.-]+$")
+    # The sentinels' own password (their requirepass), when they have one. Not the data
+    # password: sentinels and data nodes are separate servers, and may be run by other people.
+    sentinel_password: SecretStr | None = None
 
     @field_validator("url")
     @classmethod
@@ -110,6 +124,40 @@ class RedisSettings(_Section):
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v
+
+    @field_validator("sentinels", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lstrip().startswith("["):
+            return json.loads(v)  # JSON, the usual form of a list in the environment
+        return [e for e in v.split(",") if e.strip()] if isinstance(v, str) else v
+
+    @field_validator("sentinels")
+    @classmethod
+    def _host_port(cls, v: list[str]) -> list[str]:
+        from ari_app.session.connect import parse_sentinel
+
+        for n, entry in enumerate(v, 1):
+            try:
+                parse_sentinel(entry)
+            except ValueError as e:
+                raise ValueError(f"entry {n}: {e}") from None
+        return [e.strip() for e in v]
+
+    @model_validator(mode="after")
+    def _sentinel_url(self) -> RedisSettings:
+        if not self.sentinels:
+            return self
+        u = urlsplit(self.url)
+        if u.scheme == "unix":
+            raise ValueError("redis.url is a unix socket, but redis.sentinels name TCP primaries: "
+                             "give redis://:PASSWORD@primary/0")  # fmt: skip
+        # Our Redis always requires auth. Without credentials here the embedded stack's password
+        # would be filled in (Settings._embedded_secrets), which is not the sentinels' primary's.
+        if "@" not in u.netloc:
+            raise ValueError("redis.url must carry the data nodes' password when redis.sentinels is set "
+                             "(redis://:PASSWORD@primary/0; its host:port is not used)")  # fmt: skip
+        return self
 
 
 def _check_port_range(lo_key: str, hi_key: str, lo: int, hi: int, *, even: bool = False) -> None:

@@ -146,7 +146,7 @@ class Service:
         if self.with_store:
             from ari_app.session import SessionStore
 
-            self.store = SessionStore(s.redis.url, self.instance_id, s.session)
+            self.store = SessionStore(s.redis, self.instance_id, s.session)
             await self.store.connect()
             self.store.leases.start()
         self.deps = await asyncio.to_thread(load_agent_deps, s, self.flow_paths, self.store)

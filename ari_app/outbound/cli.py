@@ -38,7 +38,7 @@ def _redis_run(s: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
     from ari_app.session.store import SessionStoreUnavailable
 
     async def go() -> T:
-        conn = ResilientRedis(s.redis.url, s.session)
+        conn = ResilientRedis(s.redis, s.session)
         try:
             await conn.connect()
         except SessionStoreUnavailable as e:

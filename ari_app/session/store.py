@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +32,9 @@ from ari_app.session.masking import SlotProtector
 from ari_app.session.models import HASH_FIELDS, NOT_UPDATABLE, CallRecord, TranscriptEntry, now
 from ari_app.session.resilient import RedisUnavailable, ResilientRedis, SessionStoreUnavailable
 from ari_app.session.settings import SessionSettings
+
+if TYPE_CHECKING:
+    from ari_app.config import RedisSettings
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +103,14 @@ def _dump(value: Any) -> str:
 
 
 class SessionStore:
-    def __init__(self, redis_url: str, instance_id: str, settings: SessionSettings | None = None) -> None:
+    def __init__(
+        self, redis: RedisSettings | str, instance_id: str, settings: SessionSettings | None = None
+    ) -> None:
+        """``redis``: the app's RedisSettings (one URL, or sentinels), or a bare URL."""
         self.settings = settings or SessionSettings()
         self.instance_id = instance_id
         self.keys = Keys(self.settings.key_prefix)
-        self.redis = ResilientRedis(redis_url, self.settings)
+        self.redis = ResilientRedis(redis, self.settings)
         self.protector = SlotProtector(self.settings)
         self.leases = LeaseManager(self.redis, instance_id, self.settings, self.keys)
         # Calls this instance runs: answers reads while Redis is away, and knows the turn number.
