@@ -275,3 +275,27 @@ def models_check(config: ConfigOpt = None) -> None:
     Console().print(t)
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
+
+
+speech_app = typer.Typer(help="Speech engines as a service, for workers with no local models.")
+app.add_typer(speech_app, name="speech")
+
+
+@speech_app.command("serve")
+@friendly
+def speech_serve(
+    host: Annotated[str, typer.Option("--host", help="address to bind (default loopback)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve our embedded Whisper and TTS on OpenAI's /v1/audio/transcriptions and /v1/audio/speech."""
+    from ari_app.logs import configure_logging
+    from ari_app.speech_server.app import run
+
+    s = settings(config)
+    configure_logging(s.log_level)
+    if host not in ("127.0.0.1", "::1", "localhost") and not s.speech.server.api_key.get_secret_value():
+        console.print(f"[bold yellow]warning:[/] serving on {escape(host)} with no speech.server.api_key: "
+                      "anyone who can reach it can use it", soft_wrap=True)  # fmt: skip
+    console.print(f"speech server on http://{escape(host)}:{port}/v1 (loading models...)")
+    run(s, host, port)

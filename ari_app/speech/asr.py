@@ -24,6 +24,7 @@ from ari_app.media.constants import SAMPLE_RATE
 from ari_app.speech.audio import pcm_ms, pcm_to_float, resample, wav_bytes
 from ari_app.speech.errors import SpeechEngineError, import_engine_module
 from ari_app.speech.expectation import Expectation
+from ari_app.speech.http_pool import ServerPool
 from ari_app.speech.scheduler import DecodeScheduler
 from ari_app.speech.whisper_models import model_dir
 from ari_app.speech.whisper_short import ShortContextDecoder
@@ -46,6 +47,9 @@ class Transcript:
     duration_ms: int  # audio length
     engine: str
     alternatives: tuple[str, ...] = ()  # other hypotheses, best first, when asked for several
+    # Whisper's (text, avg_logprob, no_speech_prob) per kept segment, when the engine has them
+    # (the speech server reports them as OpenAI's verbose_json does).
+    segments: tuple[tuple[str, float, float], ...] = ()
 
 
 class Asr(Protocol):
@@ -108,14 +112,14 @@ class WhisperAsr:
 
     def _decode(
         self, audio16k: np.ndarray, expect: Expectation | None = None
-    ) -> tuple[str, float | None, tuple[str, ...]]:
+    ) -> tuple[str, list[tuple[str, float, float]], tuple[str, ...]]:
         if self._short is not None:
             prompt, n_best = (expect.whisper_prompt(), expect.n_best) if expect else (None, 1)
             d = self._short.decode(audio16k, prompt, n_best)
             # Whisper's own hallucination rule: likely silence and low confidence -> nothing said.
             if d.no_speech_prob > 0.6 and d.avg_logprob < -1.0:
-                return "", None, ()
-            return d.text, segment_confidence([(d.text, d.avg_logprob, d.no_speech_prob)]), d.alternatives
+                return "", [], ()
+            return d.text, [(d.text, d.avg_logprob, d.no_speech_prob)], d.alternatives
         segments, _info = self._model.transcribe(
             audio16k,
             language=self.language,
@@ -132,14 +136,15 @@ class WhisperAsr:
                 continue
             kept.append((seg.text, seg.avg_logprob, seg.no_speech_prob))
         text = " ".join(t.strip() for t, _, _ in kept).strip()
-        return text, segment_confidence(kept), ()
+        return text, kept, ()
 
     def transcribe_sync(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
         audio = resample(pcm_to_float(pcm8k), SAMPLE_RATE, WHISPER_RATE)
         if audio.size == 0:
             return Transcript("", None, 0, self.name)
-        text, confidence, alternatives = self._decode(audio, expect)
-        return Transcript(text, confidence, pcm_ms(pcm8k), self.name, alternatives)
+        text, segments, alternatives = self._decode(audio, expect)
+        return Transcript(text, segment_confidence(segments), pcm_ms(pcm8k), self.name, alternatives,
+                          tuple(segments))  # fmt: skip
 
     async def transcribe(
         self, pcm8k: bytes, expect: Expectation | None = None, *, speculative: bool = False
@@ -149,22 +154,14 @@ class WhisperAsr:
 
 
 class OpenAiAsr:
-    """An external server speaking OpenAI's ``POST {base_url}/audio/transcriptions`` (WAV upload)."""
+    """An external server speaking OpenAI's ``POST {base_url}/audio/transcriptions`` (WAV upload),
+    over one pooled keep-alive session (http_pool.py)."""
 
     def __init__(self, settings: OpenAiAsrSettings, language: str = "en") -> None:
         self.settings = settings
         self.language = language
         self.name = f"openai:{settings.model}"
-        self._session: aiohttp.ClientSession | None = None
-
-    async def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            headers = {}
-            key = self.settings.api_key.get_secret_value()
-            if key:
-                headers["Authorization"] = f"Bearer {key}"
-            self._session = aiohttp.ClientSession(headers=headers)
-        return self._session
+        self._pool = ServerPool(settings)
 
     async def transcribe(
         self, pcm8k: bytes, expect: Expectation | None = None, *, speculative: bool = False
@@ -178,25 +175,26 @@ class OpenAiAsr:
         # verbose_json carries per-segment avg_logprob/no_speech_prob; plain servers ignore it.
         form.add_field("response_format", "verbose_json")
         url = f"{self.settings.base_url}/audio/transcriptions"
-        http = await self._http()
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
-        async with http.post(url, data=form, timeout=timeout) as r:
+        async with self._pool.session().post(url, data=form, timeout=self._pool.timeout()) as r:
             if r.status != 200:
                 body = (await r.text())[:200]
                 raise SpeechEngineError(f"ASR server {url} answered HTTP {r.status}: {body}")
             data: dict[str, Any] = await r.json(content_type=None)
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):
             raise SpeechEngineError(f"ASR server {url} sent no 'text' in its answer: {str(data)[:200]}")
-        segments = [
-            (str(s.get("text", "")), float(s["avg_logprob"]), float(s.get("no_speech_prob", 0.0)))
-            for s in data.get("segments") or []
-            if isinstance(s, dict) and "avg_logprob" in s
-        ]
-        return Transcript(data["text"].strip(), segment_confidence(segments), pcm_ms(pcm8k), self.name)
+        try:
+            segments = [
+                (str(s.get("text", "")), float(s["avg_logprob"]), float(s.get("no_speech_prob", 0.0)))
+                for s in data.get("segments") or []
+                if isinstance(s, dict) and "avg_logprob" in s
+            ]
+        except (TypeError, ValueError):  # e.g. "avg_logprob": null
+            raise SpeechEngineError(f"ASR server {url} sent malformed segments: {str(data)[:200]}") from None
+        return Transcript(data["text"].strip(), segment_confidence(segments), pcm_ms(pcm8k), self.name,
+                          segments=tuple(segments))  # fmt: skip
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self._pool.close()
 
 
 class FallbackAsr:
@@ -228,6 +226,11 @@ class FallbackAsr:
                 self.fallback.name,
             )
             return await self.fallback.transcribe(pcm8k, expect, speculative=speculative)
+
+    async def close(self) -> None:
+        for engine in (self.primary, self.fallback):
+            if (close := getattr(engine, "close", None)) is not None:
+                await close()
 
 
 def make_asr(settings: AsrSettings, cache_dir: Path) -> Asr:

@@ -95,6 +95,14 @@ def split_clauses(text: str) -> list[tuple[str, int]]:
     return out
 
 
+def prepare_text(text: str, normalize_text: bool = True) -> list[tuple[str, int]]:
+    """What an engine is given: normalised, cleaned, split into (clause, pause ms). Shared by the
+    embedded engines and the remote client (remote_tts.py), so both say the same clauses."""
+    if normalize_text:
+        text = normalize_for_speech(text)
+    return split_clauses(clean_text(text))
+
+
 class ClauseTts:
     """Base for engines with a blocking ``render(clause) -> (float samples, rate)``: runs it in a
     thread, trims the engine's own silences, adds our pauses, levels and resamples to 8 kHz."""
@@ -109,9 +117,7 @@ class ClauseTts:
         raise NotImplementedError
 
     def prepare(self, text: str) -> list[tuple[str, int]]:
-        if self.normalize_text:
-            text = normalize_for_speech(text)
-        return split_clauses(clean_text(text))
+        return prepare_text(text, self.normalize_text)
 
     def render_clause(self, clause: str, pause_ms: int) -> bytes:
         with stage_cpu.measured("tts"):
@@ -139,19 +145,31 @@ class ClauseTts:
 
 def make_tts(settings: TtsSettings, cache_dir: Path | None = None, cache_max_mb: int = 200) -> Tts:
     """The configured engine, wrapped in the prompt cache when ``cache_dir`` is given."""
-    from ari_app.speech import tts_engines
     from ari_app.speech.cache import CachedTts
 
-    engine: Tts
-    if settings.engine == "hibari":
-        engine = tts_engines.HibariTts(rate=settings.rate, normalize_text=settings.normalize_text)
-    elif settings.engine == "piper":
-        engine = tts_engines.PiperTts(rate=settings.rate, normalize_text=settings.normalize_text)
-    else:
-        engine = tts_engines.FliteTts(
-            voice=settings.flite_voice,
-            rate=settings.rate,
-            binary=settings.flite_binary,
-            normalize_text=settings.normalize_text,
-        )
-    return CachedTts(engine, cache_dir, cache_max_mb * 1024 * 1024) if cache_dir is not None else engine
+    if settings.engine != "openai":
+        engine = make_embedded_tts(settings, settings.engine)
+        return CachedTts(engine, cache_dir, cache_max_mb * 1024 * 1024) if cache_dir is not None else engine
+    from ari_app.speech.remote_tts import FallbackCachedTts, FallbackTts, OpenAiTts
+
+    remote = OpenAiTts(settings.openai, rate=settings.rate, normalize_text=settings.normalize_text)
+    if not settings.fallback_to_embedded:
+        return CachedTts(remote, cache_dir, cache_max_mb * 1024 * 1024) if cache_dir is not None else remote
+    both = FallbackTts(remote, make_embedded_tts(settings, settings.fallback_engine))
+    return FallbackCachedTts(both, cache_dir, cache_max_mb * 1024 * 1024) if cache_dir is not None else both
+
+
+def make_embedded_tts(settings: TtsSettings, name: str) -> ClauseTts:
+    """One of our own engines (also what ``ari-app speech serve`` serves), uncached."""
+    from ari_app.speech import tts_engines
+
+    if name == "hibari":
+        return tts_engines.HibariTts(rate=settings.rate, normalize_text=settings.normalize_text)
+    if name == "piper":
+        return tts_engines.PiperTts(rate=settings.rate, normalize_text=settings.normalize_text)
+    return tts_engines.FliteTts(
+        voice=settings.flite_voice,
+        rate=settings.rate,
+        binary=settings.flite_binary,
+        normalize_text=settings.normalize_text,
+    )
