@@ -38,6 +38,7 @@ from ari_app.web.settings import WebSettings
 CONFIG_ENV = "ARI_APP_CONFIG"
 DEFAULT_ARI_PASSWORD = "change-me-ari"
 DEFAULT_SOFTPHONE_PASSWORD = "change-me-softphone"
+DEFAULT_WORKER_PASSWORD = "change-me-worker"
 
 
 class ConfigError(Exception):
@@ -59,6 +60,21 @@ class AriSettings(_Section):
     reconnect_min: float = Field(default=0.2, gt=0)
     reconnect_max: float = Field(default=5.0, gt=0)
     request_timeout: float = Field(default=5.0, gt=0)
+    # inbound: we connect to Asterisk's /ari/events (one active instance per app, a standby).
+    # outbound: we are a worker; Asterisk (22.5+, 21.10+, 20.15+) connects to us, one websocket
+    # per call (websocket_client.conf + ari.conf), and REST for that call goes over that socket.
+    # Every worker is active; see docs/scaling.md.
+    mode: Literal["inbound", "outbound"] = "inbound"
+    # outbound: the app Asterisk's ari.conf outbound_websocket entry serves (Stasis(<this>)).
+    outbound_app: str = Field(default="ari-app-ws", pattern=r"^[A-Za-z0-9_.-]+$")
+    # outbound: the path and the HTTP Basic credentials Asterisk must present (websocket_client.conf
+    # username/password). A connection without them is refused with 401.
+    worker_path: str = Field(default="/ari/ws", pattern=r"^/[A-Za-z0-9_./-]*$")
+    worker_username: str = Field(default="ari-worker", pattern=r"^[A-Za-z0-9_.-]+$")
+    worker_password: SecretStr = SecretStr(DEFAULT_WORKER_PASSWORD)
+    # outbound: after SIGTERM, how long calls already up may run before the worker exits anyway
+    # (their callers then go through the dialplan's fallback; see docs/scaling.md).
+    drain_timeout: float = Field(default=600.0, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -199,6 +215,12 @@ class StackSettings(_Section):
     agent_port: int = Field(default=5080, ge=1, le=65535)
     callee_port: int = Field(default=5082, ge=1, le=65535)  # test campaigns' callees (lab only)
     extension: str = Field(default="1000", pattern=r"^[0-9A-Za-z*#+]+$")
+    # The extension that goes to the workers (ari.mode = outbound) through Asterisk's outbound
+    # websocket, and the port Asterisk connects to for it (HAProxy with `stack up --workers N`).
+    workers_extension: str = Field(default="1100", pattern=r"^[0-9A-Za-z*#+]+$")
+    workers_port: int = Field(default=8765, ge=1, le=65535)
+    # Worker i (0-based) of `stack up --workers N` serves on worker_port_base + i.
+    worker_port_base: int = Field(default=8770, ge=1, le=65535)
     softphone_password: SecretStr = SecretStr(DEFAULT_SOFTPHONE_PASSWORD)
     mirror: str | None = None
     start_timeout: float = Field(default=30.0, gt=0)
@@ -292,6 +314,12 @@ class Settings(BaseSettings):
             problems.append(
                 "stack.softphone_password is the shipped default while stack.bind is not loopback"
             )
+        if (
+            self.ari.mode == "outbound"
+            and not _loopback(self.web.host)
+            and self.ari.worker_password.get_secret_value() == DEFAULT_WORKER_PASSWORD
+        ):
+            problems.append("ari.worker_password is the shipped default while web.host is not loopback")
         if not _loopback(self.web.host) and self.web.metrics_token is None:
             problems.append(
                 "web.host is not loopback: set web.metrics_token so /metrics is not open to the network"

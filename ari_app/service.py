@@ -135,6 +135,7 @@ class Service:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []  # supervised: sweeper, janitor, active/standby
         self.active: Any = None  # ActiveInstance: which instance holds the ARI app's events
+        self.workers: Any = None  # WorkerCalls, in ari.mode = outbound
         # Asterisk gives an ARI app's events to the last websocket that connected: once another
         # instance connected, this one hears no hang-ups or DTMF and must not adopt calls.
         self.replaced = False
@@ -157,6 +158,9 @@ class Service:
         d = self.deps  # calls we place first learn who answered; every other call is the agent's
         conversation = AnsweringConversation(VoiceAgent(d), d.vad_factory, d.asr, d.tts)
         self.manager = CallManager(s, conversation, on_orphan=self._adopt, claim=claim)
+        if s.ari.mode == "outbound":
+            await self._start_worker()
+            return
         self._watch_replacement()
         await self.manager.start()
         if self.store is not None:
@@ -178,12 +182,36 @@ class Service:
             ]
         log.info("agent.ready", app=s.ari.app, ari=s.ari.url, instance=self.instance_id)
 
+    async def _start_worker(self) -> None:
+        """ari.mode = outbound: Asterisk connects to us, one websocket per call (docs/scaling.md).
+        Every worker is active: no instance lock, no standby; no HTTP route to Asterisk is
+        needed (REST goes over each call's websocket), so the sweeper, the janitor and the
+        campaign dialer, which use it, do not run here."""
+        from ari_app.calls.worker_calls import WorkerCalls
+
+        assert self.manager is not None
+        self.workers = WorkerCalls(self.manager, self.store)
+        await self._start_web()
+        s = self.settings
+        log.info("agent.ready", mode="outbound", app=s.ari.outbound_app, port=s.web.port,
+                 path=s.ari.worker_path, instance=self.instance_id)  # fmt: skip
+
+    async def drain(self) -> None:
+        """SIGTERM in outbound mode: readiness false at once, new websockets refused, the calls
+        up run to their end (at most ari.drain_timeout), then stop() closes what is left."""
+        if self.workers is not None:
+            await self.workers.drain(self.settings.ari.drain_timeout)
+
     async def stop(self) -> None:
+        if self.workers is not None:
+            self.workers.server.draining = True
         for t in self._tasks:
             t.cancel()
         if self.manager is not None:
             # With Redis, live calls survive a restart: the next instance adopts them.
             await self.manager.stop(hand_over=self.store is not None)
+        if self.workers is not None:
+            await self.workers.close()
         if self._runner is not None:
             await self._runner.cleanup()
         tools = getattr(getattr(self.deps, "engine", None), "tool_client", None)
@@ -198,6 +226,8 @@ class Service:
         flows = self.deps.engine.flowset.flows if self.deps is not None else {}
         app = create_web_app(self.store, self.settings.web, self.readiness,
                              campaign_flows=lambda: {n: list(f.inputs) for n, f in flows.items()})  # fmt: skip
+        if self.workers is not None:
+            self.workers.server.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.web.host, self.settings.web.port)
@@ -219,7 +249,14 @@ class Service:
         self.manager.events.on_unrouted = on_unrouted
 
     def readiness(self) -> dict[str, bool]:
-        """/readyz: this instance can take calls now (a standby is alive but not ready)."""
+        """/readyz: this instance can take calls now (a standby is alive but not ready; a
+        draining worker neither)."""
+        if self.workers is not None:
+            return {
+                "models_loaded": self.deps is not None,
+                "redis": self.store is not None and self.store.healthy,
+                **self.workers.readiness(),
+            }
         events = self.manager.events if self.manager is not None else None
         return {
             "ari_connected": events is not None and events.connected.is_set(),
@@ -308,5 +345,10 @@ async def run_forever(service: Service) -> None:
         raise SystemExit(f"error: {e}") from None
     try:
         await stop.wait()
+        if service.workers is not None:  # a worker drains: its calls end before it exits
+            stop.clear()  # a second SIGTERM during the drain stops at once
+            drain = asyncio.create_task(service.drain())
+            await asyncio.wait({drain, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+            drain.cancel()
     finally:
         await service.stop()

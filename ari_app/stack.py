@@ -59,6 +59,12 @@ def placeholders(s: Settings) -> dict[str, str]:
         "CALLEE_PORT": str(s.stack.callee_port),
         "EXTENSION": s.stack.extension,
         "SOFTPHONE_PASSWORD": s.stack.softphone_password.get_secret_value(),
+        "OUTBOUND_APP": s.ari.outbound_app,
+        "WORKER_USERNAME": s.ari.worker_username,
+        "WORKER_PASSWORD": s.ari.worker_password.get_secret_value(),
+        "WORKER_PATH": s.ari.worker_path,
+        "WORKERS_PORT": str(s.stack.workers_port),
+        "WORKERS_EXTENSION": s.stack.workers_extension,
     }
 
 

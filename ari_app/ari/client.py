@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import json as json_mod
 import time
 from typing import Any
 
@@ -17,28 +18,37 @@ import aiohttp
 
 from ari_app.ari.errors import AriConnectionError, AriNotFound, error_for
 from ari_app.ari.models import Bridge, Channel, Playback
+from ari_app.ari.transport import HttpTransport, RestTransport
 from ari_app.config import AriSettings
 
 
 class AriClient:
-    def __init__(self, settings: AriSettings, session: aiohttp.ClientSession | None = None) -> None:
+    """``transport`` carries the requests (HTTP to ``settings.url`` by default; a call's websocket
+    in worker mode, ws_rest.py); ``app`` is the Stasis app our new channels join (a worker's
+    per-call app name, e.g. ``ari-app-ws:PJSIP/caller-0000003b``)."""
+
+    def __init__(
+        self,
+        settings: AriSettings,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        transport: RestTransport | None = None,
+        app: str | None = None,
+    ) -> None:
         self.settings = settings
-        self.app = settings.app
-        self._own_session = session is None
-        self._session = session
-        self._headers = auth_headers(settings)
+        self.app = app or settings.app
+        self.transport: RestTransport = transport or HttpTransport(
+            settings.url, auth_headers(settings), settings.request_timeout, session
+        )
 
     @property
     def http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=timeout)
-            self._own_session = True
-        return self._session
+        if not isinstance(self.transport, HttpTransport):
+            raise AttributeError("this ARI client sends its requests over a websocket, not HTTP")
+        return self.transport.http
 
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
+        await self.transport.close()
 
     async def __aenter__(self) -> AriClient:
         return self
@@ -50,24 +60,20 @@ class AriClient:
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        url = f"{self.settings.url}{path}"
+        reply = await self.transport.send(method, path, clean, json)
+        if reply.status == 401:
+            raise AriConnectionError(
+                f"ARI at {self.transport.where} refused user {self.settings.username!r}: "
+                "check ari.username / ari.password"
+            )
+        if reply.status >= 400:
+            raise error_for(reply.status, _message(reply.text), method, path)
+        if not reply.text:
+            return None
         try:
-            async with self.http.request(method, url, params=clean, json=json) as resp:
-                text = await resp.text()
-                if resp.status == 401:
-                    raise AriConnectionError(
-                        f"ARI at {self.settings.url} refused user {self.settings.username!r}: "
-                        "check ari.username / ari.password"
-                    )
-                if resp.status >= 400:
-                    raise error_for(resp.status, _message(text), method, path)
-                if not text:
-                    return None
-                return await resp.json(content_type=None)
-        except aiohttp.ClientConnectionError as e:
-            raise AriConnectionError(f"cannot reach ARI at {self.settings.url}: {e}") from None
-        except TimeoutError:
-            raise AriConnectionError(f"ARI at {self.settings.url} did not answer {method} {path}") from None
+            return json_mod.loads(reply.text)
+        except ValueError:
+            raise error_for(502, f"not JSON: {reply.text[:200]!r}", method, path) from None
 
     # ---------------------------------------------------------------- asterisk
     async def info(self) -> dict[str, Any]:

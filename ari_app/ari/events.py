@@ -102,6 +102,28 @@ class EventStream:
             if asyncio.iscoroutine(res):
                 await res
 
+    async def receive(self, message: str | bytes | dict) -> Event | None:
+        """One message as Asterisk sent it (text, or already decoded): parsed, then dispatched.
+        The event source (our /ari/events websocket here, a worker's per-call websocket in
+        ari/worker.py) feeds it."""
+        try:
+            if isinstance(message, dict):
+                event = Event.model_validate(message)
+            else:
+                event = Event.model_validate_json(message)
+        except ValueError as e:
+            log.warning("ari.events.bad_event", error=str(e)[:200])
+            return None
+        if event.type == "ApplicationReplaced":
+            log.error("ari.events.replaced", app=self.settings.app,
+                      detail="another instance connected to this ARI app")  # fmt: skip
+            self.replaced.set()
+        try:
+            await self.dispatch(event)
+        except Exception:  # a handler bug must not kill the event loop of all calls
+            log.exception("ari.events.handler_failed", type=event.type)
+        return event
+
     # ------------------------------------------------------------------ connection
     def start(self) -> None:
         if self._task is None:
@@ -154,21 +176,8 @@ class EventStream:
                     first = False
                     delay = self.settings.reconnect_min
                     async for msg in ws:
-                        if msg.type != aiohttp.WSMsgType.TEXT:
-                            continue
-                        try:
-                            event = Event.model_validate_json(msg.data)
-                        except ValueError as e:
-                            log.warning("ari.events.bad_event", error=str(e)[:200])
-                            continue
-                        if event.type == "ApplicationReplaced":
-                            log.error("ari.events.replaced", app=self.settings.app,
-                                      detail="another instance connected to this ARI app")  # fmt: skip
-                            self.replaced.set()
-                        try:
-                            await self.dispatch(event)
-                        except Exception:  # a handler bug must not kill the event loop of all calls
-                            log.exception("ari.events.handler_failed", type=event.type)
+                        if msg.type == aiohttp.WSMsgType.TEXT:
+                            await self.receive(msg.data)
             except (aiohttp.ClientError, OSError) as e:
                 log.warning("ari.events.connect_failed", url=url, error=str(e), retry_in=round(delay, 2))
             except Exception:  # never silently gone: log it and connect again

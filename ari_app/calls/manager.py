@@ -83,23 +83,30 @@ class CallManager:
         )
 
     async def _on_event(self, ev: Event) -> None:
+        await self.accept(ev, self.ari, self.events)
+
+    async def accept(self, ev: Event, ari: AriClient, events: EventStream) -> Call | None:
+        """A new caller's StasisStart: claim it and run its call with ``ari``/``events`` (this
+        instance's own in inbound mode; the call's websocket in worker mode, ari/worker.py)."""
         if ev.type != "StasisStart" or ev.channel is None:
-            return
+            return None
         ch = ev.channel
         if ch.id.startswith(OWN_PREFIX) or self.is_ours(ch.id):
-            return  # our own legs (media, snoop, agent) are handled by their call
+            return None  # our own legs (media, snoop, agent) are handled by their call
         if len(self.calls) >= max_calls(self.settings.capacity):
-            task = asyncio.create_task(overflow(self.ari, ch, self.settings), name=f"overflow-{ch.id}")
+            task = asyncio.create_task(overflow(ari, ch, self.settings), name=f"overflow-{ch.id}")
             self._overflowing.add(task)
             task.add_done_callback(self._overflowing.discard)
-            return
+            return None
         sid = uuid.uuid4().hex
         self.starting.add(ch.id)
         try:
             if self.claim is not None and not await self.claim(ch.id, sid):
                 log.warning("call.claimed_elsewhere", channel=ch.id)
-                return
-            self.run_call(Call(self.settings, self.ari, self.events, ch, ev.args, self.new_transport, sid))
+                return None
+            call = Call(self.settings, ari, events, ch, ev.args, self.new_transport, sid)
+            self.run_call(call)
+            return call
         finally:
             self.starting.discard(ch.id)
 
