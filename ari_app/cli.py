@@ -77,10 +77,18 @@ def stack_build(config: ConfigOpt = None, force: bool = False) -> None:
 
 @stack_app.command("up")
 @friendly
-def stack_up(config: ConfigOpt = None) -> None:
+def stack_up(
+    config: ConfigOpt = None,
+    workers: Annotated[int, typer.Option("--workers", min=0, max=32, help="also start N agent workers "
+                       "(ari.mode = outbound) behind HAProxy on stack.workers_port")] = 0,
+) -> None:  # fmt: skip
     """Start Asterisk and Redis on loopback (harmless when already up)."""
     s = settings(config)
     stack_mod.up(s)
+    if workers:
+        from ari_app import workers_stack
+
+        workers_stack.up(s, workers)
     _print_status(stack_mod.status(s))
 
 
@@ -144,6 +152,11 @@ def _print_status(st: dict) -> None:
             t.add_row(k, str(st[k]))
         t.add_row("asterisk pid", str(st["asterisk"]["pid"]))
         t.add_row("redis pid", str(st["redis"]["pid"]))
+        if w := st.get("workers"):
+            t.add_row("workers", f"HAProxy on {w['listen']} (pid {w['haproxy']['pid']}), call "
+                      f"{st.get('workers_extension', '')}")  # fmt: skip
+            for x in w["workers"]:
+                t.add_row("", f"pid {x['pid']} port {x['port']} {'ready' if x['ready'] else 'NOT ready'}")
         Console().print(t)
     _print_versions(st["versions"])
 

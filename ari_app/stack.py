@@ -361,10 +361,12 @@ def down(s: Settings) -> list[int]:
     """Stop exactly the processes ``up`` started (by pid) and return the pids that were stopped,
     once they are really gone (SIGTERM, SIGKILL after 5 s) and their ports are free again, so an
     ``up`` right after works."""
+    from ari_app import workers_stack
+
+    stopped = workers_stack.down(s)  # the workers and their HAProxy first (they use Redis)
     state = read_state(s)
-    stopped: list[int] = []
     if state:
-        stopped = [pid for pid in (state.asterisk_pid, state.redis_pid) if _alive(pid)]
+        stopped += [pid for pid in (state.asterisk_pid, state.redis_pid) if _alive(pid)]
         _stop([state.asterisk_pid, state.redis_pid])
         if stopped:
             _wait_ports_free(s, _stack_ports(s))
@@ -403,10 +405,12 @@ def restart_asterisk(s: Settings) -> StackState:
     return state
 
 
-def _spawn(cmd: list[str], log: Path, mode: str) -> subprocess.Popen[bytes]:
+def _spawn(
+    cmd: list[str], log: Path, mode: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """A stack process in its own session (a Ctrl-C in the terminal does not reach it)."""
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log.open(mode), stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, env=env)  # fmt: skip
 
 
 def status(s: Settings) -> dict:
@@ -427,7 +431,15 @@ def status(s: Settings) -> dict:
         "redis_url": redact_url(state.redis_url),
         "rootfs": state.rootfs,
         "versions": versions,
+        "workers": _workers_status(s),
+        "workers_extension": f"sip:{s.stack.workers_extension}@{state.sip}",
     }
+
+
+def _workers_status(s: Settings) -> dict | None:
+    from ari_app import workers_stack
+
+    return workers_stack.status(s)
 
 
 def asterisk_cli(s: Settings, command: str) -> str:

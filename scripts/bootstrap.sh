@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(mmdebstrap zstd redis-server sip-tester tcpdump flite espeak-ng sox pocketsphinx-testdata chromium)
+DEB_PACKAGES=(mmdebstrap zstd redis-server sip-tester tcpdump flite espeak-ng sox pocketsphinx-testdata chromium haproxy)
 PY=${PYTHON:-python3}
 
 missing=()
@@ -24,6 +24,8 @@ if ((${#missing[@]})); then
 fi
 # redis-server's Debian service would take port 6379: we run our own on a loopback port.
 systemctl disable --now redis-server >/dev/null 2>&1 || true
+# HAProxy balances the workers only when `ari-app stack up --workers N` starts our own.
+systemctl disable --now haproxy >/dev/null 2>&1 || true
 
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "error: Python >= 3.11 needed ($PY is $("$PY" --version 2>&1))" >&2; exit 1
