@@ -150,6 +150,8 @@ class Service:
             self.store = SessionStore(s.redis, self.instance_id, s.session)
             await self.store.connect()
             self.store.leases.start()
+        if s.ari.mode == "outbound":  # /readyz answers (503) while the models load
+            await self._start_worker_web()
         self.deps = await asyncio.to_thread(load_agent_deps, s, self.flow_paths, self.store)
         await warm_prompts(self.deps)
         claim = self.store.claim_channel if self.store is not None else None
@@ -158,8 +160,10 @@ class Service:
         d = self.deps  # calls we place first learn who answered; every other call is the agent's
         conversation = AnsweringConversation(VoiceAgent(d), d.vad_factory, d.asr, d.tts)
         self.manager = CallManager(s, conversation, on_orphan=self._adopt, claim=claim)
-        if s.ari.mode == "outbound":
-            await self._start_worker()
+        if self.workers is not None:
+            self.workers.manager = self.manager  # ready now: websockets are accepted
+            log.info("agent.ready", mode="outbound", app=s.ari.outbound_app, port=s.web.port,
+                     path=s.ari.worker_path, instance=self.instance_id)  # fmt: skip
             return
         self._watch_replacement()
         await self.manager.start()
@@ -182,19 +186,17 @@ class Service:
             ]
         log.info("agent.ready", app=s.ari.app, ari=s.ari.url, instance=self.instance_id)
 
-    async def _start_worker(self) -> None:
+    async def _start_worker_web(self) -> None:
         """ari.mode = outbound: Asterisk connects to us, one websocket per call (docs/scaling.md).
         Every worker is active: no instance lock, no standby; no HTTP route to Asterisk is
         needed (REST goes over each call's websocket), so the sweeper, the janitor and the
-        campaign dialer, which use it, do not run here."""
+        campaign dialer, which use it, do not run here. The web server (with /readyz and the
+        websocket path) starts before the models load: not ready until they have."""
         from ari_app.calls.worker_calls import WorkerCalls
 
-        assert self.manager is not None
-        self.workers = WorkerCalls(self.manager, self.store)
+        self.workers = WorkerCalls(None, self.store, self.settings.ari)
+        self.workers.server.ready = lambda: all(self.readiness().values())
         await self._start_web()
-        s = self.settings
-        log.info("agent.ready", mode="outbound", app=s.ari.outbound_app, port=s.web.port,
-                 path=s.ari.worker_path, instance=self.instance_id)  # fmt: skip
 
     async def drain(self) -> None:
         """SIGTERM in outbound mode: readiness false at once, new websockets refused, the calls
@@ -253,7 +255,7 @@ class Service:
         draining worker neither)."""
         if self.workers is not None:
             return {
-                "models_loaded": self.deps is not None,
+                "models_loaded": self.manager is not None,
                 "redis": self.store is not None and self.store.healthy,
                 **self.workers.readiness(),
             }

@@ -97,6 +97,7 @@ class WorkerServer:
         self.on_event = on_event
         self.on_closed = on_closed
         self.draining = False
+        self.ready: Callable[[], bool] = lambda: True  # the service's /readyz checks
         self.links: set[CallLink] = set()
         self.accepted = 0  # connections served since start (status, tests)
 
@@ -112,9 +113,10 @@ class WorkerServer:
                         "(websocket_client.conf username / password)")  # fmt: skip
             return web.json_response({"error": "wrong credentials"}, status=401,
                                      headers={"WWW-Authenticate": 'Basic realm="ari-app worker"'})  # fmt: skip
-        if self.draining:
-            log.info("worker.refused", peer=peer, reason="draining")
-            return web.json_response({"error": "draining"}, status=503)
+        if self.draining or not self.ready():
+            why = "draining" if self.draining else "not ready"
+            log.info("worker.refused", peer=peer, reason=why)
+            return web.json_response({"error": why}, status=503)
         ws = web.WebSocketResponse(protocols=(PROTOCOL,), max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         link = CallLink(self.settings, ws.send_str, peer)

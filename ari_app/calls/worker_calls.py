@@ -23,6 +23,7 @@ from ari_app.ari.models import Channel, Event
 from ari_app.ari.worker import CallLink, WorkerServer
 from ari_app.calls.call import OWN_PREFIX
 from ari_app.calls.manager import CallManager
+from ari_app.config import AriSettings
 
 log = structlog.get_logger(__name__)
 
@@ -42,11 +43,21 @@ class LinkScope:
 
 
 class WorkerCalls:
-    def __init__(self, manager: CallManager, store: Any) -> None:
-        self.manager = manager
+    def __init__(self, manager: CallManager | None, store: Any, settings: AriSettings) -> None:
+        self._manager = manager  # set once the models are loaded; no link is accepted before
         self.store = store
-        self.server = WorkerServer(manager.settings.ari, self.on_event, self.on_closed)
+        self.server = WorkerServer(settings, self.on_event, self.on_closed)
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def manager(self) -> CallManager:
+        if self._manager is None:
+            raise RuntimeError("no call manager yet (models loading)")
+        return self._manager
+
+    @manager.setter
+    def manager(self, manager: CallManager) -> None:
+        self._manager = manager
 
     @property
     def draining(self) -> bool:
@@ -129,6 +140,8 @@ class WorkerCalls:
         """Take no new calls (readiness false at once, new websockets refused) and let the calls
         up finish, for at most ``timeout`` seconds."""
         self.server.draining = True
+        if self._manager is None:
+            return
         n = len(self.manager.calls)
         log.info("worker.draining", calls=n, timeout_s=timeout)
         deadline = time.monotonic() + timeout

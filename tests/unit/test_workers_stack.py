@@ -52,3 +52,17 @@ def test_shipped_worker_password_refused_off_loopback() -> None:
     load_settings(
         ari={"mode": "outbound", "worker_password": "real"}, web={"host": "0.0.0.0", "metrics_token": "x"}
     )
+
+
+def test_compose_workers_match_the_shipped_haproxy_config() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    ports = [int(services[w]["environment"]["ARI_APP_WEB__PORT"]) for w in ("worker-1", "worker-2")]
+    assert all(
+        services[w]["environment"]["ARI_APP_ARI__MODE"] == "outbound" for w in ("worker-1", "worker-2")
+    )
+    assert "haproxy" in services
+    shipped = (root / "docker" / "haproxy.cfg").read_text()
+    assert shipped == workers_stack.haproxy_config(load_settings(), ports), "regenerate docker/haproxy.cfg"
