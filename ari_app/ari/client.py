@@ -37,6 +37,9 @@ class AriClient:
     ) -> None:
         self.settings = settings
         self.app = app or settings.app
+        # A per-call app (outbound websocket) gets every event of its channels already, and
+        # Asterisk answers 404 to /applications/<per-call app>/subscription (measured, 22.10.1).
+        self.per_call_app = False
         self.transport: RestTransport = transport or HttpTransport(
             settings.url, auth_headers(settings), settings.request_timeout, session
         )
@@ -85,7 +88,7 @@ class AriClient:
         Needed after the events websocket reconnects: channels stay in Stasis, but the new
         connection only receives events for what it subscribes to again.
         """
-        if sources:
+        if sources and not self.per_call_app:
             await self.request(
                 "POST", f"/applications/{self.app}/subscription", params={"eventSource": ",".join(sources)}
             )

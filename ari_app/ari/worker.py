@@ -41,6 +41,7 @@ class CallLink:
         self.peer = peer
         self.transport = WsRestTransport(send_text, settings.request_timeout, f"the websocket from {peer}")
         self.ari = AriClient(settings, transport=self.transport)
+        self.ari.per_call_app = True
         self.events = EventStream(settings)  # no connection of its own: fed by receive()
         self.events.connected.set()
         self.app: str | None = None  # the per-call app, from ApplicationRegistered

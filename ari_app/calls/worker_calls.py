@@ -27,7 +27,9 @@ from ari_app.config import AriSettings
 
 log = structlog.get_logger(__name__)
 
-ADOPT_AFTER_S = 1.0  # a link registered but given no StasisStart by then: look for its caller
+# A link registered but given no StasisStart by then is a reconnect (Asterisk 22.10.1 sends
+# only ApplicationRegistered then; a new call's StasisStart follows in ~0.5 s): find its caller.
+ADOPT_AFTER_S = 1.5
 
 
 class LinkScope:
@@ -82,7 +84,9 @@ class WorkerCalls:
         if known:  # somebody's call already: its worker died and Asterisk came to us
             self._spawn(self._adopt(link, ch), f"adopt-{ch.id}")
             return
-        await self.manager.accept(ev, link.ari, link.events)
+        call = await self.manager.accept(ev, link.ari, link.events)
+        log.info("worker.call", channel=ch.id, app=link.app, accepted=call is not None,
+                 session=call.info.session_id if call else None)  # fmt: skip
 
     async def _find_caller(self, link: CallLink) -> None:
         """Asterisk named the call (``<app>:<channel name>``) but sent no StasisStart (a
