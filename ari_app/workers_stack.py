@@ -45,7 +45,7 @@ def haproxy_config(s: Settings, ports: list[int], host: str = "127.0.0.1") -> st
     )
     return f"""# written by ari-app (workers_stack.py): Asterisk's outbound ARI websockets -> workers
 global
-    maxconn 10000
+    maxconn 4000
 
 defaults
     mode http
