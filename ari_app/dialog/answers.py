@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from rapidfuzz import fuzz, process
@@ -65,9 +65,38 @@ def match_choice(text: str, options: Sequence[str], cutoff: float = 75) -> str |
     return None
 
 
-def from_digits(slot: Slot, digits: str, choices: Sequence[str] | None) -> Any:
+def keyed_date(digits: str, today: date, *, birth: bool) -> str:
+    """A date keyed as MMDD (a date ahead: this year's, or next year's once past) or MMDDYYYY.
+    ISO like the spoken extractor's value; raises Rejected naming what to key."""
+    example = "0 3 0 3 1 9 8 0 for March 3rd, 1980" if birth else "1 2 0 9 for December 9th"
+    if not digits.isdigit() or len(digits) not in ((8,) if birth else (4, 8)):
+        need = "eight digits: month, day and year" if birth else "four digits: month, then day"
+        raise Rejected(f"Please key the date as {need}, like {example}.", asks=True)
+    month, day = int(digits[:2]), int(digits[2:4])
+    year = int(digits[4:]) if len(digits) == 8 else today.year
+    try:
+        value = date(year, month, day)
+        if len(digits) == 4 and value < today:
+            value = date(year + 1, month, day)
+    except ValueError:
+        raise Rejected(f"That isn't a date I know. Please key it like {example}.", asks=True) from None
+    if birth and value > today:
+        raise Rejected("That date is still to come. What's your date of birth?", asks=True)
+    return value.isoformat()
+
+
+def from_digits(
+    slot: Slot,
+    digits: str,
+    choices: Sequence[str] | None,
+    now: datetime | None = None,
+    *,
+    birth: bool = False,
+) -> Any:
     """A keyed-in answer. Returns the value, or raises Rejected."""
     dtmf = slot.dtmf
+    if slot.type == "date" and (dtmf is None or (dtmf.allowed and not dtmf.menu)):
+        return keyed_date(digits.rstrip("#"), (now or datetime.now()).date(), birth=birth)
     if dtmf is None or not dtmf.allowed:
         raise Rejected("Please say your answer.")
     if dtmf.terminator:

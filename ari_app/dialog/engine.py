@@ -279,7 +279,7 @@ class DialogEngine(IntentRouter):
             if slot.type == "text" or from_text(slot, text, self.nlu, choices, self.now()) is None:
                 return await self._skip(state, frame, name, out)
         if digits:
-            heard = read_keyed(slot, digits, choices)
+            heard = read_keyed(name, slot, digits, choices, self.now())
         else:
             # The first hypothesis the slot's validator accepts: the ASR's best, else an alternative.
             tries = [

@@ -160,6 +160,21 @@ def combine_digits(heard: str, partial: str | None, want: int, attempt: int, key
     return DigitAttempt(None, keep, f"I got {grouped(heard)}. {count} {ask}")
 
 
+KEYED_DATE_DIGITS = 8  # MMDDYYYY, the longest date a caller keys (answers.keyed_date)
+
+
+def keypad_hint(name: str, slot: Slot) -> str | None:
+    """How to answer on the keypad instead, once saying it has failed (None: no keypad here).
+    Dates can always be keyed, whatever the flow's dtmf settings say."""
+    if slot.type == "date" and (slot.dtmf is None or (slot.dtmf.allowed and not slot.dtmf.menu)):
+        if is_birth_date(name, slot):
+            return "You can also key it in: month, day and year, like 0 3 0 3 1 9 8 0 for March 3rd, 1980."
+        return "You can also key it in: the month and day as four digits, like 1 2 0 9 for December 9th."
+    if slot.dtmf is not None and slot.dtmf.allowed and not slot.dtmf.menu:
+        return "You can also type it on your keypad."
+    return None
+
+
 def is_birth_date(name: str, slot: Slot) -> bool:
     return slot.type == "date_of_birth" or "birth" in _cue_words(name, slot)
 
@@ -176,9 +191,12 @@ class Heard:
     partial: str | None = None  # the first part of a digit string, kept for the next answer
 
 
-def read_keyed(slot: Slot, digits: str, choices: Sequence[str] | None) -> Heard:
+def read_keyed(
+    name: str, slot: Slot, digits: str, choices: Sequence[str] | None, now: datetime | None = None
+) -> Heard:
     try:
-        return Heard(digits, validate(slot, from_digits(slot, digits, choices), choices))
+        value = from_digits(slot, digits, choices, now, birth=is_birth_date(name, slot))
+        return Heard(digits, validate(slot, value, choices))
     except Rejected as e:
         return Heard(digits, rejected=str(e), asks=e.asks)
 

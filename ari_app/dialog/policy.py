@@ -50,6 +50,10 @@ class PolicySettings(BaseModel):
     default_endpoint: str | None = None
 
 
+def _for_agent(label: str) -> str:
+    return re.sub(r"\b(?:your|the|my)\s+", "", label).strip()
+
+
 def _words_regex(words: list[str]) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
     return re.compile(rf"\b(?:{alternatives})\b", re.I)
@@ -102,7 +106,8 @@ class EscalationPolicy:
                 "tool_failure": "A backend system failed",
                 "flow": "The flow hands over",
             }.get(reason, reason)
-            where = f" while {flow_label}" if flow_label else ""
+            # Labels are worded for the caller ("your order status"); the agent reads "task: order status".
+            where = f" (task: {_for_agent(flow_label)})" if flow_label else ""
             got = ", ".join(f"{k}={v}" for k, v in slots.items() if v is not None)
             summary = (
                 f"{what}{where}" + (f" ({detail})" if detail else "") + (f"; collected: {got}" if got else "")

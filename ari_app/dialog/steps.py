@@ -18,9 +18,12 @@ from typing import Any
 
 from ari_app.dialog.answers import Rejected, from_text, validate
 from ari_app.dialog.filling import (
+    KEYED_DATE_DIGITS,
     expected_digits,
     fill_given_slots,
     grouped,
+    is_birth_date,
+    keypad_hint,
     near_miss_digits,
     near_miss_prompt,
 )
@@ -38,6 +41,7 @@ MAX_STEPS_PER_TURN = 60  # a guard: the loader rejects loops with no exit, this 
 MAX_FAILED_TRANSFERS_ASKED = 2  # hand-overs tried when the caller asks, after failures
 NO_AGENTS_GOODBYE = "I'm sorry we couldn't finish this today. Please call us back a little later. Goodbye."
 # A frame's results entry: the turn it started in (not a name templates can write, nor a tool's).
+DATE_KEYS_TIMEOUT_S = 4.0  # a keyed date ends with # or this long after the last key
 FRAME_STARTED = "@started_turn"
 
 
@@ -160,15 +164,20 @@ class StepRunner:
         if attempt == 0 and name in frame.near_miss:  # heard up front, a digit off: say what we got
             text = near_miss_prompt(slot, frame.near_miss.pop(name))
         elif attempt >= len(prompts):  # out of reprompts: change strategy, never the same words twice
-            keypad = slot.dtmf is not None and slot.dtmf.allowed and not slot.dtmf.menu
+            lead = ("", "Let's try once more.", "One last try.")[min(attempt - len(prompts), 2)]
+            hint = keypad_hint(name, slot)
             text = (
-                f"{text} You can also type it on your keypad." if keypad else f"Let's try once more. {text}"
+                " ".join(t for t in (lead, text, hint) if t)
+                if hint
+                else f"{lead or 'Let me ask again.'} {text}"
             )
         out.say(text)
         self.listen_for_keys(slot, out)
         choices = self.choices(slot, frame) or []
         spoken = SPOKEN_FORMATS["time"] if slot.type == "time" else str
-        out.actions.append(Listen(slot.type, expected_digits(slot), tuple(spoken(c) for c in choices)))
+        # A birth date is open-ended (no weekday names to listen for); a new date is not.
+        kind = "date_of_birth" if slot.type == "date" and is_birth_date(name, slot) else slot.type
+        out.actions.append(Listen(kind, expected_digits(slot), tuple(spoken(c) for c in choices)))
 
     def listen_for_keys(self, slot: Slot, out: TurnOut) -> None:
         """Tell the listener how a key entry for ``slot`` ends (say-or-press)."""
@@ -176,6 +185,8 @@ class StepRunner:
             max_len = slot.dtmf.length or (1 if slot.dtmf.menu else slot.dtmf.max_length)
             out.actions.append(CollectDigits(max_len, None if slot.dtmf.length else slot.dtmf.terminator,
                                              slot.dtmf.timeout))  # fmt: skip
+        elif slot.type == "date" and slot.dtmf is None:  # a date can always be keyed (keypad_hint)
+            out.actions.append(CollectDigits(KEYED_DATE_DIGITS, "#", DATE_KEYS_TIMEOUT_S))
 
     def menu_prompt(self, step: Any, state: ConversationState, frame: Frame, out: TurnOut) -> str:
         if step.menu.prompt:

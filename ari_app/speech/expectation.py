@@ -8,7 +8,11 @@ slot's validator picks the one that parses.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_AM_PM = re.compile(r"\s*\b[AaPp]\.?\s?[Mm]\.?$")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,18 @@ class Expectation:
     def n_best(self) -> int:
         """Hypotheses worth decoding: where a validator can tell right from wrong."""
         return 3 if self.kind in ("digits", "time", "number") or self.choices else 1
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The few answers this question allows, for closed-set scoring of a short answer the
+        free transcript missed (closed_set.py). Empty: the answer space is open (digits, a birth
+        date, a name) or a wrong pick would cost more than a reprompt (yes/no on a confirmation)."""
+        if self.kind == "date":
+            return (*WEEKDAYS, "Today", "Tomorrow")
+        if self.kind == "time" and self.choices:
+            bare = (_AM_PM.sub("", c) for c in self.choices)  # "11:30 AM" is often said "eleven thirty"
+            return tuple(dict.fromkeys((*self.choices, *bare)))
+        return ()
 
     def whisper_prompt(self) -> str | None:
         """Text Whisper reads as 'what was said before': it primes the form of the answer.

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+
+from ari_app.speech import closed_set
 
 FULL_FRAMES = 3000  # 30 s of 10 ms mel frames
 MAX_TOKENS_PER_S = 6  # fast speech is ~4 words/s; a loop blows far past this
@@ -29,6 +32,7 @@ class Decoded:
     no_speech_prob: float
     full_context: bool
     alternatives: tuple[str, ...] = ()  # the other beam hypotheses, best first (n_best > 1)
+    picked: closed_set.Pick | None = None  # the closed-set answer appended to the alternatives
 
 
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
@@ -93,28 +97,51 @@ class ShortContextDecoder:
             )
         return self._prompts[previous_text]
 
-    def decode(self, audio16k: np.ndarray, previous_text: str | None = None, n_best: int = 1) -> Decoded:
+    def decode(
+        self,
+        audio16k: np.ndarray,
+        previous_text: str | None = None,
+        n_best: int = 1,
+        candidates: Sequence[str] = (),
+    ) -> Decoded:
+        """Free decoding (short context, then full when weak); with ``candidates``, a short answer
+        that names none of them also gets the closed-set pick (closed_set.py) as a hypothesis."""
         feats = self.model.feature_extractor(audio16k)
         n = min(feats.shape[-1], FULL_FRAMES)
         prompt = self.prompt_for(previous_text)
         short = max(self.context_frames, int(np.ceil(n / 100 + 1)) * 100)
         if short >= FULL_FRAMES or self.context_frames <= 0:
-            return self._run(feats, n, FULL_FRAMES, prompt, n_best)
-        first = self._run(feats, n, short, prompt, n_best)
+            enc = self._encode(feats, n, FULL_FRAMES)
+            return self._with_pick(self._generate(enc, n, FULL_FRAMES, prompt, n_best), enc, n, candidates)
+        enc = self._encode(feats, n, short)
+        first = self._generate(enc, n, short, prompt, n_best)
         if first.avg_logprob >= self.retry_below and not looped(first.text):
-            return first
-        second = self._run(feats, n, FULL_FRAMES, prompt, n_best)
+            return self._with_pick(first, enc, n, candidates)
+        second = self._generate(self._encode(feats, n, FULL_FRAMES), n, FULL_FRAMES, prompt, n_best)
         best = second if second.avg_logprob > first.avg_logprob or looped(first.text) else first
-        return Decoded(drop_repeats(best.text), best.avg_logprob, best.no_speech_prob, best.full_context,
+        best = Decoded(drop_repeats(best.text), best.avg_logprob, best.no_speech_prob, best.full_context,
                        tuple(drop_repeats(a) for a in best.alternatives))  # fmt: skip
+        return self._with_pick(best, enc, n, candidates)
 
-    def _run(self, feats: np.ndarray, n: int, frames: int, prompt: list[int], n_best: int = 1) -> Decoded:
+    def _with_pick(self, d: Decoded, enc: Any, n: int, candidates: Sequence[str]) -> Decoded:
+        if not candidates or n > closed_set.MAX_AUDIO_S * 100:
+            return d
+        if any(closed_set.names_one(t, candidates) for t in (d.text, *d.alternatives)):
+            return d
+        got = closed_set.pick(self.model, self.tokenizer, enc, n, candidates)
+        if got is None:
+            return d
+        return replace(d, alternatives=(*d.alternatives, got.text), picked=got)
+
+    def _encode(self, feats: np.ndarray, n: int, frames: int) -> Any:
         import ctranslate2
 
         seg = np.empty((1, feats.shape[0], frames), dtype=np.float32)
         seg[0, :, :n] = feats[:, :n]
         seg[0, :, n:] = self._silence[:, : frames - n]
-        enc = self.model.model.encode(ctranslate2.StorageView.from_array(seg), to_cpu=False)
+        return self.model.model.encode(ctranslate2.StorageView.from_array(seg), to_cpu=False)
+
+    def _generate(self, enc: Any, n: int, frames: int, prompt: list[int], n_best: int = 1) -> Decoded:
         res = self.model.model.generate(
             enc,
             [prompt],

@@ -52,7 +52,8 @@ def topic_of(text: str) -> str | None:
     low = " ".join(re.sub(r"[^a-z0-9?' ]+", " ", text.lower()).split())
     # A keypad menu of requests ("I can help with ... You can also press 1 for ..."): a caller
     # with a key for theirs presses it (Persona falls back to saying the request again).
-    if "i can help with" in low and "press 1 for" in low:
+    # Whisper writes what it hears either way: "press 1 for" or "press one for".
+    if "i can help with" in low and re.search(r"\bpress (?:1|one) for\b", low):
         return "menu"
     best: tuple[int, int, str] | None = None
     for topic, marks in TOPICS.items():

