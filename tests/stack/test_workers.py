@@ -16,12 +16,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from ari_app import stack, workers_stack
 from ari_app.config import Settings
 from ari_app.testcaller.caller import CallReport, Silence, WaitForAgent, place_call
-from tests.stack.agent_proc import ASK, AgentFleet, AgentProcess, caller_lines, free_port, running_fleet
+from tests.stack.agent_proc import (
+    ASK,
+    LEASE_TTL,
+    AgentFleet,
+    AgentProcess,
+    caller_lines,
+    free_port,
+    running_fleet,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -69,6 +78,21 @@ def readyz(port: int) -> int:
         return int(e.code)
     except OSError:
         return 0
+
+
+async def _websocket_status(settings: Settings, port: int) -> int:
+    """What a worker answers to Asterisk's websocket, with the right credentials."""
+    auth = aiohttp.encode_basic_auth(
+        settings.ari.worker_username, settings.ari.worker_password.get_secret_value()
+    )
+    url = f"http://127.0.0.1:{port}{settings.ari.worker_path}"
+    async with aiohttp.ClientSession() as http:
+        try:
+            ws = await http.ws_connect(url, protocols=("ari",), headers={"Authorization": auth})
+        except aiohttp.WSServerHandshakeError as e:
+            return e.status
+        await ws.close()
+        return 101
 
 
 @contextlib.asynccontextmanager
@@ -124,13 +148,14 @@ async def test_a_worker_that_is_not_ready_gets_no_calls(
             )
             await asyncio.sleep(0.05)
         async with balancer(settings, ports):
-            statuses = []
-            for _ in range(2):
-                report = await b.call([WaitForAgent(timeout_s=30)])
-                assert report.heard, "the caller never heard the greeting"
-                statuses.append(readyz(ports[1]))
-        print(f"loading worker's /readyz during the calls: {statuses}")
-        assert 503 in statuses, "the second worker finished loading before the calls: no proof"
+            before = readyz(ports[1])
+            reports = await asyncio.gather(*(b.call([WaitForAgent(timeout_s=30)]) for _ in range(2)))
+            after = readyz(ports[1])  # the greetings are over: the calls were set up before this
+            refused = await _websocket_status(settings, ports[1])
+        print(f"loading worker's /readyz before / after the calls: {before} / {after}; websocket: {refused}")
+        assert all(r.heard for r in reports), "a caller never heard the greeting"
+        assert after == 503, "the second worker finished loading before the calls were over: no proof"
+        assert refused == 503, "a websocket reaching a worker that is not ready must be refused"
         assert b.calls(ready) == 2, ready.tail()
         assert b.calls(loading) == 0, loading.tail()
 
@@ -159,3 +184,36 @@ async def test_a_drained_worker_takes_no_new_calls_while_its_call_finishes(balan
     assert drained.proc.returncode is None or drained.proc.returncode == 0
     await asyncio.wait_for(drained.proc.wait(), 30)  # its last call over: it exits by itself
     assert "worker.drained" in drained.log and "calls_left=0" in drained.log, drained.tail()
+
+
+async def test_a_worker_killed_mid_call_and_the_call_goes_on_with_another(balanced: Balanced) -> None:
+    """Measured on Asterisk 22.10.1 (docs/scaling.md): when a per-call websocket dies, Asterisk
+    reconnects at once to the same uri (here HAProxy, which sends it to a live worker) and sends
+    only ApplicationRegistered (no new StasisStart); the caller stays in Stasis. That worker
+    finds the caller by the channel name in the app name, waits for the dead worker's lease to
+    lapse, adopts the call from Redis and resumes the question that was being asked."""
+    say = await caller_lines(ASK)
+    script = [
+        WaitForAgent(timeout_s=30), say[ASK], WaitForAgent(timeout_s=30, quiet_s=1.5),
+        WaitForAgent(timeout_s=45, quiet_s=1.0),  # the adopting worker speaks again
+        Silence(1.0),
+    ]  # fmt: skip
+    caller = asyncio.create_task(balanced.call(script))
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None:
+        assert time.monotonic() < deadline, "no worker asked for the phone number"
+        victim = next((w for w in balanced.workers if "phone number on your account" in w.log), None)
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(4.0)  # mid-question / waiting for the answer; the turn is saved
+    victim.kill()
+    killed_at = time.monotonic()
+    report = await asyncio.wait_for(caller, 120)
+    after = [round(s - killed_at, 2) for s, _ in report.heard if s > killed_at]
+    adopters = [w for w in balanced.workers if w is not victim and "takeover.adopted" in w.log]
+    logs = "\n".join(f"{w.name}:\n{w.tail(15)}" for w in balanced.workers if w is not victim)
+    print(f"heard again {after[:1]} s after the kill")
+    assert len(adopters) == 1, f"{len(adopters)} workers adopted the call\n{logs}"
+    assert "worker.reconnected_call" in adopters[0].log, logs
+    assert after and after[0] < LEASE_TTL + 8, f"the caller heard nothing soon after the kill: {after}"
+    assert "Sorry about that" in adopters[0].log and report.sip.ended_by == "local"
