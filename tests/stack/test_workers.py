@@ -217,3 +217,55 @@ async def test_a_worker_killed_mid_call_and_the_call_goes_on_with_another(balanc
     assert "worker.reconnected_call" in adopters[0].log, logs
     assert after and after[0] < LEASE_TTL + 8, f"the caller heard nothing soon after the kill: {after}"
     assert "Sorry about that" in adopters[0].log and report.sip.ended_by == "local"
+
+
+def _queue_entries(rootfs: str, since: float) -> list[str]:
+    """ENTERQUEUE lines of Asterisk's queue_log written since ``since`` (unix time)."""
+    path = Path(rootfs) / "var/log/asterisk/queue_log"
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return [ln for ln in lines if "|ENTERQUEUE|" in ln and int(ln.split("|", 1)[0]) >= int(since)]
+
+
+async def _wait_queue_entry(rootfs: str, since: float, timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := _queue_entries(rootfs, since):
+            return found
+        await asyncio.sleep(0.2)
+    return []
+
+
+async def test_no_worker_reachable_the_caller_goes_to_a_person(asterisk, settings: Settings) -> None:
+    """Nothing listens where Asterisk's outbound websocket connects: Stasis() fails after its
+    connect attempts (STASISSTATUS=FAILED) and the dialplan queues the caller for a person."""
+    assert not _busy(settings.stack.bind, settings.stack.workers_port), "stack.workers_port is taken"
+    since = time.time()
+    report = await place_call(settings.stack.workers_extension, [Silence(6.0)], listen_s=0,
+                              sip_port=settings.stack.sip_port)  # fmt: skip
+    entries = await _wait_queue_entry(asterisk.rootfs, since)
+    assert entries and all("|support|" in e for e in entries), entries
+    assert report.heard, "the caller heard nothing (the queue plays music on hold)"
+
+
+async def test_every_worker_gone_mid_call_the_caller_goes_to_a_person(
+    asterisk, redis, settings: Settings, tmp_path: Path
+) -> None:
+    """The only worker dies mid-call: Asterisk's reconnects reach HAProxy, which has no worker
+    left (503); after reconnect_attempts Stasis() returns FAILED and the caller is queued."""
+    async with running_fleet(settings, redis, tmp_path) as fleet:
+        port = free_port()
+        b = Balanced(fleet, [], [port], settings)
+        worker = await b.start_worker("only", port)
+        async with balancer(settings, [port]):
+            caller = asyncio.create_task(b.call([WaitForAgent(timeout_s=30), Silence(10.0)]))
+            await worker.wait_log("call.say", 30)
+            await asyncio.sleep(3.0)
+            since = time.time()
+            worker.kill()
+            killed_at = time.monotonic()
+            entries = await _wait_queue_entry(asterisk.rootfs, since)
+            report = await asyncio.wait_for(caller, 60)
+        queued_after = [round(s - killed_at, 2) for s, _ in report.heard if s > killed_at]
+        print(f"caller queued: {entries}; heard (music) {queued_after[:1]} s after the kill")
+        assert entries and all("|support|" in e for e in entries), entries
+        assert queued_after, "silence after the worker died"
