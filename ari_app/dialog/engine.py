@@ -122,7 +122,7 @@ class DialogEngine(IntentRouter):
         if (
             text
             and caller.asr_confidence < self.settings.asr_confidence_min
-            and not self._fits_open_slot(state, text)
+            and not any(self._fits_open_slot(state, t) for t in (text, *caller.alternatives) if t)
         ):
             state.low_confidence_streak += 1
             out.note("pattern", "low_asr_confidence")
@@ -179,7 +179,8 @@ class DialogEngine(IntentRouter):
     def _fits_open_slot(self, state: ConversationState, text: str) -> bool:
         """A low-confidence transcript that parses and validates as the open slot's answer (an
         offered time, a 10-digit number) is trusted: agreement with what we expect is a better
-        confidence at 8 kHz than Whisper's log-probability."""
+        confidence at 8 kHz than Whisper's log-probability. Asked for each hypothesis: a closed-set
+        pick ("Wednesday" for "1G.") carries its own evidence (speech/closed_set.py)."""
         frame = state.frame
         if frame is None or frame.awaiting != "slot" or not frame.slot:
             return False
