@@ -197,6 +197,20 @@ class Service:
         self.workers = WorkerCalls(None, self.store, self.settings.ari)
         self.workers.server.ready = lambda: all(self.readiness().values())
         await self._start_web()
+        if self.store is not None:
+            self._tasks.append(supervised("redis-check", self._check_redis))
+
+    async def _check_redis(self) -> None:
+        """A worker with no call may not touch Redis for a long time, and /readyz must say when
+        Redis is gone (the balancer then stops sending calls): ping it every second. A failed
+        ping marks the store unhealthy; it reconnects (and says healthy) by itself."""
+        from ari_app.session.resilient import RedisUnavailable
+
+        while True:
+            await asyncio.sleep(1.0)
+            if self.store.healthy:
+                with contextlib.suppress(RedisUnavailable, TimeoutError):
+                    await asyncio.wait_for(self.store.redis.read(lambda r: r.ping()), 2.0)
 
     async def drain(self) -> None:
         """SIGTERM in outbound mode: readiness false at once, new websockets refused, the calls

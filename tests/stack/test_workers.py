@@ -134,30 +134,50 @@ async def test_calls_spread_over_workers_and_are_answered(balanced: Balanced) ->
 async def test_a_worker_that_is_not_ready_gets_no_calls(
     asterisk, redis, settings: Settings, tmp_path: Path
 ) -> None:
-    """One worker is up (its web server answers) but still loading its models: /readyz says
-    503, HAProxy sends it nothing, and a websocket reaching it anyway is refused."""
-    async with running_fleet(settings, redis, tmp_path) as fleet:
-        ports = [free_port(), free_port()]
-        b = Balanced(fleet, [], ports, settings)
-        ready = await b.start_worker("ready", ports[0])
-        loading = await b.start_worker("loading", ports[1], wait=False)
-        deadline = time.monotonic() + 60
-        while readyz(ports[1]) != 503:  # up, not ready
-            assert time.monotonic() < deadline, (
-                f"the loading worker never answered /readyz:\n{loading.tail()}"
-            )
-            await asyncio.sleep(0.05)
-        async with balancer(settings, ports):
-            before = readyz(ports[1])
-            reports = await asyncio.gather(*(b.call([WaitForAgent(timeout_s=30)]) for _ in range(2)))
-            after = readyz(ports[1])  # the greetings are over: the calls were set up before this
-            refused = await _websocket_status(settings, ports[1])
-        print(f"loading worker's /readyz before / after the calls: {before} / {after}; websocket: {refused}")
-        assert all(r.heard for r in reports), "a caller never heard the greeting"
-        assert after == 503, "the second worker finished loading before the calls were over: no proof"
-        assert refused == 503, "a websocket reaching a worker that is not ready must be refused"
-        assert b.calls(ready) == 2, ready.tail()
-        assert b.calls(loading) == 0, loading.tail()
+    """A worker that is up but not ready gets no call: first while it loads its models (its
+    web server already answers /readyz with 503), then once it has lost its Redis (its own
+    redis-server, stopped: /readyz 503 while the process and its web server stay up). HAProxy
+    sends both calls to the ready worker, and a websocket reaching the other one is refused."""
+    own_port = free_port()
+    own_redis = await asyncio.create_subprocess_exec(
+        "redis-server", "--bind", "127.0.0.1", "--port", str(own_port), "--save", "", "--appendonly", "no",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with running_fleet(settings, redis, tmp_path) as fleet:
+            ports = [free_port(), free_port()]
+            b = Balanced(fleet, [], ports, settings)
+            ready = await b.start_worker("ready", ports[0])
+            other = await fleet.start("unready", wait=False, ARI_APP_WEB__PORT=str(ports[1]),
+                                      ARI_APP_REDIS__URL=f"redis://127.0.0.1:{own_port}/0", **WORKER_ENV)  # fmt: skip
+            deadline = time.monotonic() + 60
+            while readyz(ports[1]) != 503:  # up, loading
+                assert time.monotonic() < deadline, (
+                    f"the loading worker never answered /readyz:\n{other.tail()}"
+                )
+                await asyncio.sleep(0.05)
+            await other.wait_ready(240)
+            own_redis.terminate()
+            await own_redis.wait()
+            deadline = time.monotonic() + 20
+            while readyz(ports[1]) != 503:  # up, Redis lost
+                assert time.monotonic() < deadline, (
+                    f"a worker without Redis still says ready:\n{other.tail()}"
+                )
+                await asyncio.sleep(0.1)
+            async with balancer(settings, ports):
+                reports = await asyncio.gather(*(b.call([WaitForAgent(timeout_s=30)]) for _ in range(2)))
+                refused = await _websocket_status(settings, ports[1])
+                still = readyz(ports[1])
+            assert all(r.heard for r in reports), "a caller never heard the greeting"
+            assert still == 503 and refused == 503, (still, refused)
+            assert b.calls(ready) == 2, ready.tail()
+            assert b.calls(other) == 0, other.tail()
+            assert other.proc.returncode is None, "the unready worker is up all along"
+    finally:
+        if own_redis.returncode is None:
+            own_redis.kill()
+            await own_redis.wait()
 
 
 async def test_a_drained_worker_takes_no_new_calls_while_its_call_finishes(balanced: Balanced) -> None:
