@@ -21,7 +21,7 @@ import pytest
 
 from ari_app import stack, workers_stack
 from ari_app.config import Settings
-from ari_app.testcaller.caller import CallReport, Silence, WaitForAgent, place_call
+from ari_app.testcaller.caller import CallReport, Silence, Utterance, WaitForAgent, place_call
 from tests.stack.agent_proc import (
     ASK,
     LEASE_TTL,
@@ -289,3 +289,47 @@ async def test_every_worker_gone_mid_call_the_caller_goes_to_a_person(
         print(f"caller queued: {entries}; heard (music) {queued_after[:1]} s after the kill")
         assert entries and all("|support|" in e for e in entries), entries
         assert queued_after, "silence after the worker died"
+
+
+async def test_warm_transfer_through_a_worker(asterisk, redis, settings: Settings, tmp_path: Path) -> None:
+    """The agent's transfer legs (Local channel into the queue) are created in the call's
+    per-call app over its websocket: the agent's phone rings with the context, hears the caller
+    after the whisper, and the caller hears the agent."""
+    from ari_app.testcaller.agent_phone import AgentPhone
+    from tests.stack.test_transfer import (
+        AGENT_TONE_HZ,
+        CALLER_TONE_HZ,
+        heard,
+        hears_tone,
+        tone,
+        tone_share,
+        wait_for,
+    )
+
+    person = "I want to talk to a person"
+    say = await caller_lines(ASK, person)
+    phone = await AgentPhone("127.0.0.1", settings.stack.agent_port, mode="answer", ring_delay_s=0.5).start()
+    try:
+        async with running_fleet(settings, redis, tmp_path) as fleet:
+            port = free_port()
+            b = Balanced(fleet, [], [port], settings)
+            worker = await b.start_worker("only", port)
+            async with balancer(settings, [port]):
+                script = [WaitForAgent(timeout_s=30), say[person], Silence(2.0),
+                          Utterance(pcm=tone(CALLER_TONE_HZ, 40))]  # fmt: skip
+                caller = asyncio.create_task(b.call(script))
+                agent = await phone.next_call(timeout=60)
+                assert agent.header("X-IVA-Session"), agent.headers
+                await wait_for(lambda: agent.answered_at is not None, 5, "agent phone answered")
+                await wait_for(hears_tone(agent.rtp, CALLER_TONE_HZ, agent.answered_at), 30,
+                               "the agent hears the caller after the whisper")  # fmt: skip
+                spoke = time.monotonic()
+                await agent.play(tone(AGENT_TONE_HZ, 1.5))
+                await asyncio.sleep(2.0)
+                await agent.hangup()
+                report = await asyncio.wait_for(caller, 15)
+        got = heard(report.rtp, spoke, spoke + 2.0)
+        assert tone_share(got, AGENT_TONE_HZ) > 0.5, "the caller did not hear the agent"
+        assert "transfer.originate_failed" not in worker.log, worker.tail()
+    finally:
+        await phone.stop()
