@@ -333,3 +333,38 @@ async def test_warm_transfer_through_a_worker(asterisk, redis, settings: Setting
         assert "transfer.originate_failed" not in worker.log, worker.tail()
     finally:
         await phone.stop()
+
+
+async def test_a_second_sigterm_hands_the_drained_call_to_another_worker(balanced: Balanced) -> None:
+    """A deploy that cannot wait for the drain: the second SIGTERM stops the worker at once; its
+    call is handed over (session released, websocket closed) and another worker adopts it when
+    Asterisk reconnects."""
+    say = await caller_lines(ASK)
+    script = [
+        WaitForAgent(timeout_s=30), say[ASK], WaitForAgent(timeout_s=30, quiet_s=1.5),
+        WaitForAgent(timeout_s=45, quiet_s=1.0),  # the adopting worker speaks again
+        Silence(1.0),
+    ]  # fmt: skip
+    caller = asyncio.create_task(balanced.call(script))
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None:
+        assert time.monotonic() < deadline, "no worker asked for the phone number"
+        victim = next((w for w in balanced.workers if "phone number on your account" in w.log), None)
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(4.0)
+    victim.proc.send_signal(15)
+    await victim.wait_log("worker.draining", 10)
+    victim.proc.send_signal(15)
+    stopped_at = time.monotonic()
+    await asyncio.wait_for(victim.proc.wait(), 15)
+    print(f"worker exited {time.monotonic() - stopped_at:.2f} s after the second SIGTERM")
+    report = await asyncio.wait_for(caller, 120)
+    after = [round(s - stopped_at, 2) for s, _ in report.heard if s > stopped_at]
+    adopters = [w for w in balanced.workers if w is not victim and "takeover.adopted" in w.log]
+    logs = "\n".join(f"{w.name}:\n{w.tail(15)}" for w in balanced.workers)
+    print(f"heard again {after[:1]} s after the second SIGTERM")
+    assert "calls.handed_over" in victim.log, logs
+    assert len(adopters) == 1, f"{len(adopters)} workers adopted the call\n{logs}"
+    assert "worker.reconnected_call" in adopters[0].log, logs  # Asterisk reconnected after a clean close
+    assert after and "Sorry about that" in adopters[0].log, logs
