@@ -319,7 +319,8 @@ async def test_warm_transfer_through_a_worker(asterisk, redis, settings: Setting
                           Utterance(pcm=tone(CALLER_TONE_HZ, 40))]  # fmt: skip
                 caller = asyncio.create_task(b.call(script))
                 agent = await phone.next_call(timeout=60)
-                assert agent.header("X-IVA-Session"), agent.headers
+                while not agent.header("X-IVA-Session"):  # a late ring for an earlier test's queued caller
+                    agent = await phone.next_call(timeout=60)
                 await wait_for(lambda: agent.answered_at is not None, 5, "agent phone answered")
                 await wait_for(hears_tone(agent.rtp, CALLER_TONE_HZ, agent.answered_at), 30,
                                "the agent hears the caller after the whisper")  # fmt: skip
