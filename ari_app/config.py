@@ -218,7 +218,7 @@ class StackSettings(_Section):
     # The extension that goes to the workers (ari.mode = outbound) through Asterisk's outbound
     # websocket, and the port Asterisk connects to for it (HAProxy with `stack up --workers N`).
     workers_extension: str = Field(default="1100", pattern=r"^[0-9A-Za-z*#+]+$")
-    workers_port: int = Field(default=8765, ge=1, le=65535)
+    workers_port: int = Field(default=8760, ge=1, le=65535)  # 8765 is the demo backend's
     # Worker i (0-based) of `stack up --workers N` serves on worker_port_base + i.
     worker_port_base: int = Field(default=8770, ge=1, le=65535)
     softphone_password: SecretStr = SecretStr(DEFAULT_SOFTPHONE_PASSWORD)
