@@ -363,8 +363,9 @@ async def run_forever(service: Service) -> None:
         await stop.wait()
         if service.workers is not None:  # a worker drains: its calls end before it exits
             stop.clear()  # a second SIGTERM during the drain stops at once
-            drain = asyncio.create_task(service.drain())
-            await asyncio.wait({drain, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+            drain, again = asyncio.create_task(service.drain()), asyncio.create_task(stop.wait())
+            await asyncio.wait({drain, again}, return_when=asyncio.FIRST_COMPLETED)
             drain.cancel()
+            again.cancel()
     finally:
         await service.stop()
