@@ -123,10 +123,26 @@ def ready(host: str, port: int) -> bool:
         return False
 
 
+def check_asterisk(s: Settings) -> None:
+    """The running Asterisk must know the outbound websocket (config rendered at `stack up`; a
+    stack started before it was added has none: `stack up` leaves a running stack as it is)."""
+    from ari_app.stack import asterisk_cli
+
+    listing = asterisk_cli(s, "ari show outbound-websockets")
+    uri = f"ws://{s.stack.bind}:{s.stack.workers_port}{s.ari.worker_path}"
+    if not any(s.ari.outbound_app in line and uri in line for line in listing.splitlines()):
+        raise StackError(
+            f"the running Asterisk has no outbound websocket {s.ari.outbound_app!r} to {uri} (it "
+            "was started with an older config): run `ari-app stack down`, then `ari-app stack up "
+            "--workers N`"
+        )
+
+
 def up(s: Settings, n: int, timeout: float = 300.0) -> WorkersState:
     """Start ``n`` workers and HAProxy in front of them (the stack itself must be up)."""
     if read_state(s) is not None:
         down(s)
+    check_asterisk(s)
     ports = [s.stack.worker_port_base + i for i in range(n)]
     for p in ports:
         _check_port_free(s.stack.bind, p, socket.SOCK_STREAM, "an ari-app worker")

@@ -100,6 +100,7 @@ async def balancer(settings: Settings, ports: list[int]) -> AsyncIterator[int]:
     if _busy(settings.stack.bind, settings.stack.workers_port):
         pytest.fail(f"port {settings.stack.workers_port} (stack.workers_port) is taken: "
                     "is `ari-app stack up --workers` running? (stack down, or stop its workers)")  # fmt: skip
+    workers_stack.check_asterisk(settings)  # a stack started before the outbound config: say so
     pid = await asyncio.to_thread(workers_stack.start_haproxy, settings, ports, "haproxy-test")
     await asyncio.sleep(1.5)  # one health check round (inter 1 s, rise 1)
     try:
@@ -258,6 +259,7 @@ async def _wait_queue_entry(rootfs: str, since: float, timeout: float = 10.0) ->
 async def test_no_worker_reachable_the_caller_goes_to_a_person(asterisk, settings: Settings) -> None:
     """Nothing listens where Asterisk's outbound websocket connects: Stasis() fails after its
     connect attempts (STASISSTATUS=FAILED) and the dialplan queues the caller for a person."""
+    workers_stack.check_asterisk(settings)
     assert not _busy(settings.stack.bind, settings.stack.workers_port), "stack.workers_port is taken"
     since = time.time()
     report = await place_call(settings.stack.workers_extension, [Silence(6.0)], listen_s=0,
