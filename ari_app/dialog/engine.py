@@ -144,9 +144,17 @@ class DialogEngine(IntentRouter):
             return self.transfer(out, state, "caller_request")
         cues = detect(text) if text else NO_CUES
         if (digits == "*" or cues.repeat) and self._enabled(state, "repeat"):
-            out.note("pattern", "repeat")
-            out.say(state.last_prompt or "How can I help you?")
-            return
+            state.repeat_streak += 1
+            if state.repeat_streak <= MAX_REPEATS:
+                out.note("pattern", "repeat")
+                out.say(state.last_prompt or "How can I help you?")
+                return
+            # "What?" again and again: on a noisy line that is often our mishearing of the answer
+            # ("yes" -> "What?"). Repeating forever traps the caller: treat it as not understood,
+            # so the ladder changes strategy (keypad, menu, then a person).
+            out.note("pattern", "repeat_limit")
+        else:
+            state.repeat_streak = 0
         if cues.cancel and state.frame is not None and self._enabled(state, "cancel"):
             return await self._cancel(state, out)
         frame = state.frame
@@ -571,6 +579,7 @@ def _not_again(message: str, last: str) -> str:
     return f"I'm sorry, that still doesn't work. {rest if rest and len(first) < 40 else message}"
 
 
+MAX_REPEATS = 2  # the same prompt said again on request, in a row
 STILL_DID_NOT_CATCH = "I'm sorry, I still didn't catch that."
 
 

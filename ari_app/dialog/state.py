@@ -125,6 +125,7 @@ class ConversationState:
     no_match_streak: int = 0
     no_input_streak: int = 0
     low_confidence_streak: int = 0
+    repeat_streak: int = 0  # "what?" / "say that again" in a row (bounded: MAX_REPEATS)
     transfers_failed: int = 0  # hand-overs that did not connect (no agent, queue down)
     turns: int = 0
     ended: bool = False

@@ -41,6 +41,7 @@ MAX_STEPS_PER_TURN = 60  # a guard: the loader rejects loops with no exit, this 
 MAX_FAILED_TRANSFERS_ASKED = 2  # hand-overs tried when the caller asks, after failures
 NO_AGENTS_GOODBYE = "I'm sorry we couldn't finish this today. Please call us back a little later. Goodbye."
 # A frame's results entry: the turn it started in (not a name templates can write, nor a tool's).
+YES_NO_KEYS = "You can also press 1 for yes, or 2 for no."
 DATE_KEYS_TIMEOUT_S = 4.0  # a keyed date ends with # or this long after the last key
 FRAME_STARTED = "@started_turn"
 
@@ -207,7 +208,10 @@ class StepRunner:
             frame.awaiting = "slot"
             self.ask_slot(state, frame, frame.slot, out, attempt)
         elif frame.awaiting == "confirm":
-            out.say(self.render(step.confirm, state, frame, out))
+            # A yes that did not come through (noise turns "yes" into "what?"): the keypad too.
+            keys = f" {YES_NO_KEYS}" if attempt >= 1 else ""
+            out.say(self.render(step.confirm, state, frame, out) + keys)
+            out.actions.append(CollectDigits(1, None, 5.0))
         elif frame.awaiting == "confirm_which":
             out.say(self.which_prompt(frame))
         elif frame.awaiting == "menu":
@@ -310,6 +314,7 @@ class StepRunner:
                 out.say(
                     self.render(step.confirm, state, frame, out), self._uses_sensitive(step.confirm, flow)
                 )
+                out.actions.append(CollectDigits(1, None, 5.0))  # 1 yes, 2 no: offered on a retry
                 return
             elif step.kind == "menu":
                 frame.awaiting, frame.retries = "menu", 0
