@@ -48,6 +48,11 @@ class Expectation:
             return "Numbers are read out one digit at a time, like 4 0 7, 2 1 9."
         if self.kind == "time" and self.choices:
             return f"The times offered were {', '.join(self.choices)}."
-        if self.kind in ("date", "date_of_birth"):
+        if self.kind == "date_of_birth":
+            # The example year leaks into what Whisper writes ("nineteen eighty five" came out
+            # "1980 time" under a 1980 example): one far from most callers' years. Measured over
+            # 66 spoken birth dates, 6 voices: 42 right (1980 example: 39, none: 36).
+            return "Dates are said like March 3rd, 1962, or next Tuesday."
+        if self.kind == "date":
             return "Dates are said like March 3rd, 1980, or next Tuesday."
         return None
