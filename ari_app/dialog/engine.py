@@ -389,14 +389,20 @@ class DialogEngine(IntentRouter):
         flow = self.flow(frame)
         if not cues.correction and not any(e.correction for e in self._parse(text).entities):
             return False
-        order = {s.collect: i for i, s in enumerate(flow.steps) if s.kind == "collect"}
+        order: dict[str, int] = {}  # where each slot is first collected: the flow resumes there
+        for i, s in enumerate(flow.steps):
+            if s.kind == "collect":
+                order.setdefault(s.collect, i)
         lowered = text.lower()
 
-        def rank(name: str) -> tuple[bool, int]:
+        def rank(name: str) -> tuple[bool, int, int]:
+            """Named slots first, then the most recently asked (a slot may be collected twice),
+            then prefilled ones by their place in the flow."""
             slot = flow.slots[name]
             spoken = (slot.label or name).lower().replace("your ", "")
             mentioned = spoken in lowered or name.replace("_", " ") in lowered
-            return (not mentioned, -order.get(name, -1))
+            asked = max((i for i, n in enumerate(frame.asked) if n == name), default=-1)
+            return (not mentioned, -asked, -order.get(name, -1))
 
         candidates = [
             n for n in frame.slots if n in flow.slots and flow.slots[n].type not in ("text", "yes_no")

@@ -88,6 +88,7 @@ class CollectStep(_Step):
     kind: ClassVar[str] = "collect"
     collect: str
     ask_again: bool = False  # ask even when the slot was prefilled
+    prompt: str | None = None  # ask in these words here (e.g. a second try), not the slot's prompt
 
 
 class SayStep(_Step):

@@ -27,7 +27,7 @@ from ari_app.dialog.filling import (
     near_miss_digits,
     near_miss_prompt,
 )
-from ari_app.dialog.flows import BranchStep, Condition, Flow, Goto, Slot
+from ari_app.dialog.flows import BranchStep, CollectStep, Condition, Flow, Goto, Slot
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
 from ari_app.dialog.policy import EscalationPolicy
@@ -160,7 +160,9 @@ class StepRunner:
     ) -> None:
         slot = self.flow(frame).slots[name]
         frame.awaiting, frame.slot = "slot", name
-        prompts = [slot.prompt, *slot.reprompts]
+        step = self.flow(frame).steps[frame.step] if frame.step < len(self.flow(frame).steps) else None
+        here = step.prompt if isinstance(step, CollectStep) and step.collect == name else None
+        prompts = [here or slot.prompt, *slot.reprompts]
         text = self.render(prompts[min(attempt, len(prompts) - 1)], state, frame, out)
         if attempt == 0 and name in frame.near_miss:  # heard up front, a digit off: say what we got
             text = near_miss_prompt(slot, frame.near_miss.pop(name))
