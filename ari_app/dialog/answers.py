@@ -65,6 +65,11 @@ def match_choice(text: str, options: Sequence[str], cutoff: float = 75) -> str |
     return None
 
 
+def keys_a_date(slot: Slot) -> bool:
+    """A date slot can always be keyed (MMDD / MMDDYYYY), unless its flow says no keys or a menu."""
+    return slot.type == "date" and (slot.dtmf is None or (slot.dtmf.allowed and not slot.dtmf.menu))
+
+
 def keyed_date(digits: str, today: date, *, birth: bool) -> str:
     """A date keyed as MMDD (a date ahead: this year's, or next year's once past) or MMDDYYYY.
     ISO like the spoken extractor's value; raises Rejected naming what to key."""
@@ -95,7 +100,7 @@ def from_digits(
 ) -> Any:
     """A keyed-in answer. Returns the value, or raises Rejected."""
     dtmf = slot.dtmf
-    if slot.type == "date" and (dtmf is None or (dtmf.allowed and not dtmf.menu)):
+    if keys_a_date(slot):
         return keyed_date(digits.rstrip("#"), (now or datetime.now()).date(), birth=birth)
     if dtmf is None or not dtmf.allowed:
         raise Rejected("Please say your answer.")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, validate
+from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, keys_a_date, validate
 from ari_app.dialog.flows import Flow, Slot
 from ari_app.dialog.state import Frame
 
@@ -166,7 +166,7 @@ KEYED_DATE_DIGITS = 8  # MMDDYYYY, the longest date a caller keys (answers.keyed
 def keypad_hint(name: str, slot: Slot) -> str | None:
     """How to answer on the keypad instead, once saying it has failed (None: no keypad here).
     Dates can always be keyed, whatever the flow's dtmf settings say."""
-    if slot.type == "date" and (slot.dtmf is None or (slot.dtmf.allowed and not slot.dtmf.menu)):
+    if keys_a_date(slot):
         if is_birth_date(name, slot):
             return "You can also key it in: month, day and year, like 0 3 0 3 1 9 8 0 for March 3rd, 1980."
         return "You can also key it in: the month and day as four digits, like 1 2 0 9 for December 9th."

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ari_app.dialog.answers import Rejected, from_text, validate
+from ari_app.dialog.answers import Rejected, from_text, keys_a_date, validate
 from ari_app.dialog.filling import (
     KEYED_DATE_DIGITS,
     expected_digits,
@@ -40,9 +40,9 @@ OnAction = Callable[[Any], Awaitable[None] | None]
 MAX_STEPS_PER_TURN = 60  # a guard: the loader rejects loops with no exit, this catches the rest
 MAX_FAILED_TRANSFERS_ASKED = 2  # hand-overs tried when the caller asks, after failures
 NO_AGENTS_GOODBYE = "I'm sorry we couldn't finish this today. Please call us back a little later. Goodbye."
-# A frame's results entry: the turn it started in (not a name templates can write, nor a tool's).
 YES_NO_KEYS = "You can also press 1 for yes, or 2 for no."
 DATE_KEYS_TIMEOUT_S = 4.0  # a keyed date ends with # or this long after the last key
+# A frame's results entry: the turn it started in (not a name templates can write, nor a tool's).
 FRAME_STARTED = "@started_turn"
 
 
@@ -188,7 +188,7 @@ class StepRunner:
             max_len = slot.dtmf.length or (1 if slot.dtmf.menu else slot.dtmf.max_length)
             out.actions.append(CollectDigits(max_len, None if slot.dtmf.length else slot.dtmf.terminator,
                                              slot.dtmf.timeout))  # fmt: skip
-        elif slot.type == "date" and slot.dtmf is None:  # a date can always be keyed (keypad_hint)
+        elif keys_a_date(slot):  # no dtmf settings: a date can still be keyed (keypad_hint)
             out.actions.append(CollectDigits(KEYED_DATE_DIGITS, "#", DATE_KEYS_TIMEOUT_S))
 
     def menu_prompt(self, step: Any, state: ConversationState, frame: Frame, out: TurnOut) -> str:
