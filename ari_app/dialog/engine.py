@@ -28,10 +28,10 @@ from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
 from ari_app.dialog.policy import EscalationPolicy, PolicySettings
 from ari_app.dialog.redact import mask, redact
-from ari_app.dialog.repair import CHANGE_REQUEST, Cues, detect
+from ari_app.dialog.repair import CHANGE_REQUEST, Cues, detect, done_for_now
 from ari_app.dialog.routing import IntentRouter
 from ari_app.dialog.state import CallContext, CallerInput, ConversationState, Frame, Hangup, Listen, Say, Turn
-from ari_app.dialog.steps import OnAction, TurnOut, elapsed_ms
+from ari_app.dialog.steps import ANYTHING_ELSE, OnAction, TurnOut, elapsed_ms
 from ari_app.dialog.templates import SPOKEN_FORMATS
 from ari_app.dialog.tools import ToolClient, ToolJournal
 
@@ -122,7 +122,7 @@ class DialogEngine(IntentRouter):
         if (
             text
             and caller.asr_confidence < self.settings.asr_confidence_min
-            and not any(self._fits_open_slot(state, t) for t in (text, *caller.alternatives) if t)
+            and not any(self._fits_open_question(state, t) for t in (text, *caller.alternatives) if t)
         ):
             state.low_confidence_streak += 1
             out.note("pattern", "low_asr_confidence")
@@ -174,6 +174,11 @@ class DialogEngine(IntentRouter):
         state.no_input_streak += 1
         out.note("pattern", "no_input")
         if state.no_input_streak >= self.settings.max_no_input:
+            if state.frame is None and state.awaiting == "anything_else":  # served, then quiet
+                out.say("Thanks for calling. Goodbye.")
+                out.actions.append(Hangup("caller_done"))
+                state.ended = True
+                return None
             flow = self.flow(state.frame) if state.frame else None
             if flow is not None and flow.silence_end:  # a silent callee: nobody asked for a person
                 out.say(flow.silence_end)
@@ -184,16 +189,29 @@ class DialogEngine(IntentRouter):
         out.say("Sorry, I didn't hear anything." if state.no_input_streak == 1 else "Are you still there?")
         self.reask(state, out, attempt=state.no_input_streak)
 
-    def _fits_open_slot(self, state: ConversationState, text: str) -> bool:
-        """A low-confidence transcript that parses and validates as the open slot's answer (an
-        offered time, a 10-digit number) is trusted: agreement with what we expect is a better
-        confidence at 8 kHz than Whisper's log-probability. Asked for each hypothesis: a closed-set
-        pick ("Wednesday" for "1G.") carries its own evidence (speech/closed_set.py)."""
+    def _fits_open_question(self, state: ConversationState, text: str) -> bool:
+        """A low-confidence transcript that answers the open question is trusted: agreement with
+        what we expect is a better confidence at 8 kHz than Whisper's log-probability. Asked for
+        each hypothesis: a closed-set pick ("Wednesday" for "1G.") carries its own evidence
+        (speech/closed_set.py).
+
+        At a yes/no question only a no is trusted this way ("No, make it three thirty" came back
+        as "No, make it free, Darkey." at 0.2): a wrong no costs a question (what to change), a
+        wrong yes books the wrong thing. "Anything else?" takes either reading, and "that's all".
+        """
         frame = state.frame
-        if frame is None or frame.awaiting != "slot" or not frame.slot:
+        if frame is None:
+            return state.awaiting == "anything_else" and (
+                done_for_now(text) or self._yes_no(text) is not None
+            )
+        if frame.awaiting in ("confirm", "confirm_value"):
+            return self._yes_no(text) == "no"
+        if frame.awaiting != "slot" or not frame.slot:
             return False
         slot = self.flow(frame).slots[frame.slot]
-        if slot.type in ("text", "yes_no"):
+        if slot.type == "yes_no":
+            return self._yes_no(text) == "no"
+        if slot.type == "text":
             return False
         ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
         try:
@@ -226,7 +244,7 @@ class DialogEngine(IntentRouter):
         frame = state.frame
         if frame is None:
             state.awaiting = "anything_else"
-            out.say("Okay. Is there anything else I can help you with?")
+            out.say(f"Okay. {ANYTHING_ELSE}")
             return
         override = self._pattern(state, "cancel")
         out.say(override.say or f"Okay, I've stopped {self.label(frame.flow)}.")

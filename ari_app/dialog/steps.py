@@ -41,6 +41,7 @@ MAX_STEPS_PER_TURN = 60  # a guard: the loader rejects loops with no exit, this 
 MAX_FAILED_TRANSFERS_ASKED = 2  # hand-overs tried when the caller asks, after failures
 NO_AGENTS_GOODBYE = "I'm sorry we couldn't finish this today. Please call us back a little later. Goodbye."
 YES_NO_KEYS = "You can also press 1 for yes, or 2 for no."
+ANYTHING_ELSE = "Is there anything else I can help you with?"
 DATE_KEYS_TIMEOUT_S = 4.0  # a keyed date ends with # or this long after the last key
 # A frame's results entry: the turn it started in (not a name templates can write, nor a tool's).
 FRAME_STARTED = "@started_turn"
@@ -199,6 +200,10 @@ class StepRunner:
     def reask(self, state: ConversationState, out: TurnOut, attempt: int = 0) -> None:
         """Ask the open question again (after a digression, a repair, or a failed answer)."""
         frame = state.frame
+        if frame is None and state.awaiting == "anything_else":
+            # Still the closing question: a "nope" after the reprompt must still mean goodbye.
+            out.say(ANYTHING_ELSE if attempt == 0 else f"{ANYTHING_ELSE} If not, just say no.")
+            return
         if frame is None or frame.awaiting is None:
             out.say("What can I help you with?")
             state.awaiting = "intent"
@@ -423,7 +428,7 @@ class StepRunner:
             self.reask(state, out)
         else:
             state.awaiting = "anything_else"
-            out.say("Is there anything else I can help you with?")
+            out.say(ANYTHING_ELSE)
 
     def slot_log(self, state: ConversationState) -> dict[str, Any]:
         frame = state.frame

@@ -89,3 +89,16 @@ def test_numbers(spoken: str, expected: int) -> None:
 
 def test_no_number() -> None:
     assert extract("not sure", "number") is None
+
+
+@pytest.mark.parametrize(
+    ("heard", "expected"),
+    [("free thirty", "3 30"), ("free firty pm", "3 30 pm"), ("five five free one", "5 5 3 1"),
+     ("tree forty five", "3 45"), ("at free p.m.", "at 3 p m"), ("a free consultation", "a free consultation"),
+     ("is it free a week on monday", "is it free a week on monday")],
+)  # fmt: skip
+def test_th_fronted_three_beside_numbers(heard: str, expected: str) -> None:
+    # "No, make it three thirty" in a Caribbean voice came back "free"; only beside a number.
+    from ari_app.dialog.nlu.entities.spoken import numerals
+
+    assert numerals(heard) == expected

@@ -45,3 +45,20 @@ def test_buried_answer_is_less_confident() -> None:
 @pytest.mark.parametrize("spoken", ["what time is it", "the blue one", "hmm"])
 def test_not_an_answer(spoken: str) -> None:
     assert extract(spoken, "yes_no") is None
+
+
+@pytest.mark.parametrize(
+    "spoken", ["Good.", "Perfect, thanks.", "That works for me.", "Yay.", "Great", "please", "fine thank you"]
+)
+def test_agreement_words_alone_are_a_yes(spoken: str) -> None:
+    # A 15 dB "yes" reached us as "Good." three times; "Yay." is how Whisper writes some accents' "yeah".
+    entity = extract(spoken, "yes_no")
+    assert entity is not None and entity.value == "yes"
+
+
+@pytest.mark.parametrize(
+    "spoken", ["good morning i need to reschedule", "please connect me", "a free consultation"]
+)
+def test_agreement_words_do_not_lead_a_sentence(spoken: str) -> None:
+    entity = extract(spoken, "yes_no")
+    assert entity is None or entity.confidence < 0.85

@@ -14,7 +14,7 @@ _PHRASES: list[tuple[str, str]] = sorted(
         "that is right", "that's correct", "that is correct", "absolutely", "definitely",
         "of course", "ok", "okay", "uh huh", "mhm", "affirmative", "sounds good", "go ahead",
         "please do", "exactly", "indeed", "certainly", "i do", "it is", "that's it",
-        "you got it", "alright", "all right", "yes please", "sure thing", "why not",
+        "you got it", "alright", "all right", "yes please", "sure thing", "why not", "yay", "yeah yeah",
     )]
     + [(p, "no") for p in (
         "no", "nope", "nah", "not really", "not at all", "negative", "wrong", "that's wrong",
@@ -29,6 +29,16 @@ _FILLER = {
     "please", "thanks", "thank", "you", "it", "is", "sir", "ma'am", "that's", "that", "oh", "um",
     "uh", "well", "so", "yes", "yeah", "no", "nope", "sure", "right", "correct", "okay", "ok",
 }  # fmt: skip
+# Agreement words that answer "Shall I book it?" as a yes only when they are the whole answer
+# ("Good." / "Perfect, thanks."): at the start of a longer sentence they mean something else
+# ("good morning, I need ..."), so they never lead a longer reading. A 15 dB "yes" reached us
+# as "Good." three times running (task-success run 8).
+_AGREEMENT = {
+    "good", "great", "perfect", "fine", "lovely", "brilliant", "cool", "excellent", "wonderful",
+    "that works", "works for me", "that's fine", "that's good", "that's great", "that's perfect",
+    "that'll work", "that will work", "that would be great", "sounds great", "sounds fine",
+    "sounds perfect", "do it", "book it", "please", "yes do", "go for it", "let's do it",
+}  # fmt: skip
 _CORRECTION_CUES = re.compile(r"^(?:but|actually|except|however|instead|rather|not)\b")
 
 
@@ -37,6 +47,9 @@ def extract_yes_no(text: str) -> Entity | None:
     norm = clean(text)
     if not norm:
         return None
+    bare = " ".join(w for w in norm.split() if w not in _FILLER or w == "please")
+    if bare in _AGREEMENT or norm in _AGREEMENT:
+        return Entity("yes_no", "yes", text.strip(), 0.8)
     for phrase, value in _PHRASES:
         if norm == phrase or norm.startswith(phrase + " "):
             rest = norm[len(phrase) :].strip()
