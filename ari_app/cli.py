@@ -81,10 +81,17 @@ def stack_up(
     config: ConfigOpt = None,
     workers: Annotated[int, typer.Option("--workers", min=0, max=32, help="also start N agent workers "
                        "(ari.mode = outbound) behind HAProxy on stack.workers_port")] = 0,
+    boxes: Annotated[int, typer.Option("--boxes", min=1, max=9, help="Asterisk boxes sharing the Redis "
+                     "and the workers (box k: SIP port stack.sip_port + 100 k, systemname box<k>)")] = 1,
 ) -> None:  # fmt: skip
     """Start Asterisk and Redis on loopback (harmless when already up)."""
     s = settings(config)
     stack_mod.up(s)
+    if boxes > 1:
+        from ari_app import boxes as boxes_mod
+
+        for k in range(1, boxes):
+            boxes_mod.up_box(s, k)
     if workers:
         from ari_app import workers_stack
 
@@ -157,6 +164,8 @@ def _print_status(st: dict) -> None:
                       f"{st.get('workers_extension', '')}")  # fmt: skip
             for x in w["workers"]:
                 t.add_row("", f"pid {x['pid']} port {x['port']} {'ready' if x['ready'] else 'NOT ready'}")
+        for b in st.get("boxes", []):
+            t.add_row(f"box {b['index']}", f"sip udp:{b['sip']}, ARI {b['ari_url']}, pid {b['pid']}")
         Console().print(t)
     _print_versions(st["versions"])
 

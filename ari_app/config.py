@@ -222,6 +222,9 @@ class StackSettings(_Section):
     # Worker i (0-based) of `stack up --workers N` serves on worker_port_base + i.
     worker_port_base: int = Field(default=8770, ge=1, le=65535)
     softphone_password: SecretStr = SecretStr(DEFAULT_SOFTPHONE_PASSWORD)
+    # Asterisk's systemname: it prefixes every channel's uniqueid, so boxes that share one Redis
+    # and one worker pool never hand out the same channel id. Empty: not set (one box).
+    system_name: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,32}$")
     mirror: str | None = None
     start_timeout: float = Field(default=30.0, gt=0)
 

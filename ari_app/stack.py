@@ -65,6 +65,7 @@ def placeholders(s: Settings) -> dict[str, str]:
         "WORKER_PATH": s.ari.worker_path,
         "WORKERS_PORT": str(s.stack.workers_port),
         "WORKERS_EXTENSION": s.stack.workers_extension,
+        "SYSTEM_NAME_LINE": f"systemname = {s.stack.system_name}" if s.stack.system_name else ";",
     }
 
 
@@ -327,16 +328,10 @@ def up(s: Settings) -> StackState:
     for port, kind, what in _stack_ports(s):
         _check_port_free(b, port, kind, what)
 
-    root = unpack_rootfs(s)
-    render_config(s, root / "etc/asterisk")
-    for d in ("run/asterisk", "var/log/asterisk", "var/spool/asterisk", "var/lib/asterisk"):
-        (root / d).mkdir(parents=True, exist_ok=True)
+    root, ast = start_asterisk(s)
     run = s.stack.run_dir
-    run.mkdir(parents=True, exist_ok=True)
     (run / "redis").mkdir(exist_ok=True)
-
-    ast_log, redis_log = run / "asterisk.log", run / "redis.log"
-    ast = _spawn(["chroot", str(root), "/usr/sbin/asterisk", "-f", "-n"], ast_log, "wb")
+    redis_log = run / "redis.log"
     red = _spawn(_redis_command(s), redis_log, "wb")
     state = StackState(
         asterisk_pid=ast.pid,
@@ -349,12 +344,29 @@ def up(s: Settings) -> StackState:
     )
     _state_file(s).write_text(json.dumps(asdict(state)))
     try:
-        _wait(lambda: _ari_ready(s), s.stack.start_timeout, "Asterisk", ast.pid, ast_log)
+        wait_asterisk(s, ast.pid)
         _wait(lambda: _redis_ready(s, b), 10, "redis-server", red.pid, redis_log)
     except StackError:
         down(s)
         raise
     return state
+
+
+def start_asterisk(s: Settings) -> tuple[Path, subprocess.Popen[bytes]]:
+    """Unpack the rootfs for ``s``, render our config into it and start Asterisk (not waiting
+    for it: ``wait_asterisk``). Logs to run_dir/asterisk.log."""
+    root = unpack_rootfs(s)
+    render_config(s, root / "etc/asterisk")
+    for d in ("run/asterisk", "var/log/asterisk", "var/spool/asterisk", "var/lib/asterisk"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    s.stack.run_dir.mkdir(parents=True, exist_ok=True)
+    log = s.stack.run_dir / "asterisk.log"
+    return root, _spawn(["chroot", str(root), "/usr/sbin/asterisk", "-f", "-n"], log, "wb")
+
+
+def wait_asterisk(s: Settings, pid: int) -> None:
+    """Until Asterisk ``pid`` answers ARI with our credentials (StackError with its log if not)."""
+    _wait(lambda: _ari_ready(s), s.stack.start_timeout, "Asterisk", pid, s.stack.run_dir / "asterisk.log")
 
 
 def down(s: Settings) -> list[int]:
@@ -364,6 +376,8 @@ def down(s: Settings) -> list[int]:
     from ari_app import workers_stack
 
     stopped = workers_stack.down(s)  # the workers and their HAProxy first (they use Redis)
+    for box in _boxes().running_boxes(s):  # then the other Asterisk boxes
+        stopped += _boxes().down_box(s, box.index)
     state = read_state(s)
     if state:
         stopped += [pid for pid in (state.asterisk_pid, state.redis_pid) if _alive(pid)]
@@ -432,8 +446,15 @@ def status(s: Settings) -> dict:
         "rootfs": state.rootfs,
         "versions": versions,
         "workers": _workers_status(s),
+        "boxes": [asdict(b) for b in _boxes().running_boxes(s)],
         "workers_extension": f"sip:{s.stack.workers_extension}@{state.sip}",
     }
+
+
+def _boxes():  # the boxes module imports this one: imported when asked
+    from ari_app import boxes
+
+    return boxes
 
 
 def _workers_status(s: Settings) -> dict | None:

@@ -53,10 +53,11 @@ class Balanced:
     def calls(self, w: AgentProcess) -> int:
         return w.log.count("call.ready")
 
-    async def call(self, script: list, **kw: object) -> CallReport:
+    async def call(self, script: list, sip_port: int | None = None, **kw: object) -> CallReport:
+        """A call to the workers extension of the stack's Asterisk (or the box on ``sip_port``)."""
         s = self.settings
         return await place_call(
-            s.stack.workers_extension, script, listen_s=0, sip_port=s.stack.sip_port, **kw
+            s.stack.workers_extension, script, listen_s=0, sip_port=sip_port or s.stack.sip_port, **kw
         )  # type: ignore[arg-type]
 
 
