@@ -119,11 +119,14 @@ class DialogEngine(IntentRouter):
         if caller.no_input or (not text and not digits):
             return self._silence(state, out)
         state.no_input_streak = 0
+        unsure, state.unsure_answer = state.unsure_answer, None
         if (
             text
             and caller.asr_confidence < self.settings.asr_confidence_min
             and not any(self._fits_open_question(state, t) for t in (text, *caller.alternatives) if t)
+            and not (unsure is not None and self._unsure_yes_no(state, text) == unsure)
         ):
+            state.unsure_answer = self._unsure_yes_no(state, text)
             state.low_confidence_streak += 1
             out.note("pattern", "low_asr_confidence")
             if state.low_confidence_streak >= self.settings.max_low_confidence:
@@ -218,6 +221,16 @@ class DialogEngine(IntentRouter):
             return ent is not None and validate(slot, ent.value, self.choices(slot, frame)) is not None
         except Rejected:
             return False
+
+    def _unsure_yes_no(self, state: ConversationState, text: str) -> str | None:
+        """The yes/no reading of an answer to an open yes/no question (None: not such a question)."""
+        frame = state.frame
+        if frame is None:
+            return None
+        asks = frame.awaiting in ("confirm", "confirm_value") or (
+            frame.awaiting == "slot" and bool(frame.slot) and self.flow(frame).slots[frame.slot].type == "yes_no"
+        )
+        return self._yes_no(text) if asks else None
 
     def _enabled(self, state: ConversationState, pattern: str) -> bool:
         return self._pattern(state, pattern).enabled

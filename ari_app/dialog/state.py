@@ -126,6 +126,9 @@ class ConversationState:
     no_input_streak: int = 0
     low_confidence_streak: int = 0
     repeat_streak: int = 0  # "what?" / "say that again" in a row (bounded: MAX_REPEATS)
+    # A yes/no answer heard at low ASR confidence and not acted on: the same reading on the next
+    # attempt is trusted (two unsure "yes" in a row agree; a lone one is asked again).
+    unsure_answer: str | None = None
     transfers_failed: int = 0  # hand-overs that did not connect (no agent, queue down)
     turns: int = 0
     ended: bool = False
