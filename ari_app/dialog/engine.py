@@ -228,7 +228,9 @@ class DialogEngine(IntentRouter):
         if frame is None:
             return None
         asks = frame.awaiting in ("confirm", "confirm_value") or (
-            frame.awaiting == "slot" and bool(frame.slot) and self.flow(frame).slots[frame.slot].type == "yes_no"
+            frame.awaiting == "slot"
+            and bool(frame.slot)
+            and self.flow(frame).slots[frame.slot].type == "yes_no"
         )
         return self._yes_no(text) if asks else None
 
