@@ -207,13 +207,11 @@ class DialogEngine(IntentRouter):
             return state.awaiting == "anything_else" and (
                 done_for_now(text) or self._yes_no(text) is not None
             )
-        if frame.awaiting in ("confirm", "confirm_value"):
+        if self._asks_yes_no(frame):
             return self._yes_no(text) == "no"
         if frame.awaiting != "slot" or not frame.slot:
             return False
         slot = self.flow(frame).slots[frame.slot]
-        if slot.type == "yes_no":
-            return self._yes_no(text) == "no"
         if slot.type == "text":
             return False
         ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
@@ -222,17 +220,19 @@ class DialogEngine(IntentRouter):
         except Rejected:
             return False
 
-    def _unsure_yes_no(self, state: ConversationState, text: str) -> str | None:
-        """The yes/no reading of an answer to an open yes/no question (None: not such a question)."""
-        frame = state.frame
-        if frame is None:
-            return None
-        asks = frame.awaiting in ("confirm", "confirm_value") or (
+    def _asks_yes_no(self, frame: Frame) -> bool:
+        """The open question is a yes/no one: a confirmation, a read-back, or a yes/no slot."""
+        if frame.awaiting in ("confirm", "confirm_value"):
+            return True
+        return (
             frame.awaiting == "slot"
             and bool(frame.slot)
             and self.flow(frame).slots[frame.slot].type == "yes_no"
         )
-        return self._yes_no(text) if asks else None
+
+    def _unsure_yes_no(self, state: ConversationState, text: str) -> str | None:
+        """The yes/no reading of an answer to an open yes/no question (None: not such a question)."""
+        return self._yes_no(text) if state.frame is not None and self._asks_yes_no(state.frame) else None
 
     def _enabled(self, state: ConversationState, pattern: str) -> bool:
         return self._pattern(state, pattern).enabled
