@@ -44,8 +44,8 @@ class Balanced:
     ports: list[int]
     settings: Settings
 
-    async def start_worker(self, name: str, port: int, *, wait: bool = True) -> AgentProcess:
-        w = await self.fleet.start(name, wait=False, ARI_APP_WEB__PORT=str(port), **WORKER_ENV)
+    async def start_worker(self, name: str, port: int, *, wait: bool = True, **env: str) -> AgentProcess:
+        w = await self.fleet.start(name, wait=False, ARI_APP_WEB__PORT=str(port), **WORKER_ENV, **env)
         if wait:
             await w.wait_ready(240)
         return w
