@@ -59,7 +59,9 @@ async def test_sentinel_failover_mid_call_through_a_worker(
             await reader.connect()
             ports = [free_port(), free_port()]
             b = Balanced(fleet, [], ports, settings)
-            b.workers = [await b.start_worker(f"w{i}", p, wait=False, **redis_env) for i, p in enumerate(ports)]
+            b.workers = [
+                await b.start_worker(f"w{i}", p, wait=False, **redis_env) for i, p in enumerate(ports)
+            ]
             await asyncio.gather(*(w.wait_ready(240) for w in b.workers))
             try:
                 async with balancer(settings, ports):
@@ -75,7 +77,9 @@ async def test_sentinel_failover_mid_call_through_a_worker(
                     killed_at = time.monotonic()
                     await asyncio.to_thread(lab.stop, "redis-1")  # SIGKILL: nothing flushed
                     new_primary = await asyncio.to_thread(lab.wait_failover, lab.nodes["redis-1"].port)
-                    print(f"sentinels named {new_primary} {time.monotonic() - killed_at:.2f} s after the kill")
+                    print(
+                        f"sentinels named {new_primary} {time.monotonic() - killed_at:.2f} s after the kill"
+                    )
                     report = await asyncio.wait_for(caller, 120)
                 rec = await read_record(reader, before.session_id, timeout=20)
             finally:
