@@ -162,6 +162,12 @@ class Service:
         self.manager = CallManager(s, conversation, on_orphan=self._adopt, claim=claim)
         if self.workers is not None:
             self.workers.manager = self.manager  # ready now: websockets are accepted
+            if self.store is not None:
+                from ari_app.calls.janitor import WORKER_ABANDON_AFTER_S, Janitor
+
+                janitor = Janitor(self.manager, self.store, rest=self.workers.any_rest,
+                                  abandon_after_s=WORKER_ABANDON_AFTER_S)  # fmt: skip
+                self._tasks.append(supervised("janitor", janitor.run))
             log.info("agent.ready", mode="outbound", app=s.ari.outbound_app, port=s.web.port,
                      path=s.ari.worker_path, instance=self.instance_id)  # fmt: skip
             return
@@ -189,8 +195,8 @@ class Service:
     async def _start_worker_web(self) -> None:
         """ari.mode = outbound: Asterisk connects to us, one websocket per call (docs/scaling.md).
         Every worker is active: no instance lock, no standby; no HTTP route to Asterisk is
-        needed (REST goes over each call's websocket), so the sweeper, the janitor and the
-        campaign dialer, which use it, do not run here. The web server (with /readyz and the
+        needed (REST goes over each call's websocket), so the orphan sweeper and the campaign
+        dialer, which use it, do not run here; the janitor sweeps over a live call's websocket. The web server (with /readyz and the
         websocket path) starts before the models load: not ready until they have."""
         from ari_app.calls.worker_calls import WorkerCalls
 

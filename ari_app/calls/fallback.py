@@ -8,10 +8,15 @@ human queue, through the dialplan, so nothing of ours is needed any more once th
 
 from __future__ import annotations
 
+import contextlib
+
 import structlog
 from prometheus_client import Counter
 
-from ari_app.calls.call import Call
+from ari_app.ari import AriClient
+from ari_app.ari.errors import AriConnectionError, AriError
+from ari_app.calls.call import OWN_PREFIX, Call
+from ari_app.config import Settings
 from ari_app.transfer.warm import TransferRequest, blind_transfer
 
 log = structlog.get_logger(__name__)
@@ -54,3 +59,33 @@ async def fail_over(call: Call, fault: str, *, apologised: bool) -> None:
             call.log.error("call.fallback_failed", action=action, detail=result.detail)
     except Exception as e:  # the caller is still hung up by the teardown: never left in Stasis
         call.log.error("call.fallback_failed", action=action, error=str(e))
+
+
+async def send_orphan_to_person(ari: AriClient, channel_id: str, settings: Settings, fault: str) -> None:
+    """A caller nobody here can drive (a worker reached by Asterisk's reconnect cannot adopt the
+    call: its record unreachable, its lease never freed): take them out of the dead driver's
+    bridge, apologise with Asterisk's own recordings and send them to ``calls.on_failure``.
+    Never raises; if even that fails the caller is hung up rather than left in silence."""
+    action = settings.calls.on_failure
+    FAILED_OVER.labels(fault, action).inc()
+    log.error("call.orphan_failed_over", channel=channel_id, fault=fault, action=action)
+    try:
+        for bridge in await ari.list_bridges():  # the dead driver's: its media leg goes with it
+            if channel_id in bridge.channels and bridge.id.startswith(OWN_PREFIX):
+                for other in bridge.channels:
+                    if other != channel_id and other.startswith(OWN_PREFIX):
+                        await ari.hangup(other)
+                await ari.destroy_bridge(bridge.id)
+        await ari.play_to_end(channel_id, FALLBACK_SOUNDS, FALLBACK_SOUNDS_MAX_S)
+        if action == "queue":
+            await ari.continue_in_dialplan(channel_id, "ari-app-queue", settings.transfer.queue, 1)
+        elif action == "dialplan":
+            await ari.continue_in_dialplan(
+                channel_id, settings.calls.failure_context, settings.calls.failure_extension, 1
+            )
+        else:
+            await ari.hangup(channel_id)
+    except (AriError, AriConnectionError, OSError, TimeoutError) as e:
+        log.error("call.fallback_failed", channel=channel_id, action=action, error=str(e))
+        with contextlib.suppress(AriError, AriConnectionError, OSError, TimeoutError):
+            await ari.hangup(channel_id)

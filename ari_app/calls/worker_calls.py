@@ -19,9 +19,11 @@ from typing import Any
 
 import structlog
 
+from ari_app.ari import AriClient
 from ari_app.ari.models import Channel, Event
 from ari_app.ari.worker import CallLink, WorkerServer
 from ari_app.calls.call import OWN_PREFIX
+from ari_app.calls.fallback import send_orphan_to_person
 from ari_app.calls.manager import CallManager
 from ari_app.config import AriSettings
 
@@ -30,6 +32,9 @@ log = structlog.get_logger(__name__)
 # A link registered but given no StasisStart by then is a reconnect (Asterisk 22.10.1 sends
 # only ApplicationRegistered then; a new call's StasisStart follows in ~0.5 s): find its caller.
 ADOPT_AFTER_S = 1.5
+# How long past three lease lifetimes a worker keeps trying to adopt a reconnected call before
+# it gives the caller to a person (the dead driver's lease must lapse first).
+ADOPT_GRACE_S = 5.0
 
 
 class LinkScope:
@@ -112,7 +117,7 @@ class WorkerCalls:
         from ari_app.calls.takeover import adopt_call
 
         # The dead worker's lease has to lapse first (session.lease_ttl): try until it has.
-        deadline = time.monotonic() + 3 * self.manager.settings.session.lease_ttl + 5
+        deadline = time.monotonic() + 3 * self.manager.settings.session.lease_ttl + ADOPT_GRACE_S
         while time.monotonic() < deadline and link in self.server.links:
             try:
                 if await adopt_call(LinkScope(self.manager, link), self.store, ch):
@@ -122,7 +127,12 @@ class WorkerCalls:
             if self.manager.is_ours(ch.id):
                 return
             await asyncio.sleep(0.5)
+        if link not in self.server.links or self.manager.is_ours(ch.id):
+            return  # the socket went (Asterisk reconnects elsewhere), or the call is ours after all
+        # Nobody can drive this call from here (its record unreachable, its lease never freed):
+        # the caller gets an apology and a person, never the silence of an abandoned bridge.
         log.warning("worker.adopt_gave_up", channel=ch.id, app=link.app)
+        await send_orphan_to_person(link.ari, ch.id, self.manager.settings, "adopt_failed")
 
     async def on_closed(self, link: CallLink) -> None:
         """The socket is gone. A call still up is handed over, not hung up: if Asterisk brings
@@ -136,6 +146,10 @@ class WorkerCalls:
             task = self.manager.tasks.get(cid)
             if task is not None:
                 task.cancel()
+
+    def any_rest(self) -> AriClient | None:
+        """The REST client of one live call (it reaches that call's Asterisk), or None."""
+        return next((link.ari for link in self.server.links if link.app), None)
 
     def readiness(self) -> dict[str, bool]:
         return {"accepting": not self.server.draining}

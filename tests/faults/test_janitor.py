@@ -4,6 +4,7 @@ owns — only after seeing them orphaned twice, and never those of a call still 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -63,5 +64,44 @@ async def test_janitor_ends_abandoned_records_and_releases_orphaned_objects(
             rec = await store.get(gone)
             assert rec is not None and rec.status == "ended" and rec.end_reason == "abandoned"
             await keys_expire(store, gone)
+        finally:
+            await other.close()
+
+
+async def test_worker_janitor_ends_long_orphaned_sessions_and_sweeps_over_a_call_link(
+    asterisk, settings, store
+) -> None:
+    """Worker mode: no REST route of its own. A session is ended only after it has stayed
+    orphaned for abandon_after_s (a caller on another Asterisk cannot be looked up), never a
+    leased one; Asterisk's objects are swept only when a call's REST client is at hand."""
+    async with AriClient(settings.ari) as ari:
+        gone, live = uuid.uuid4().hex, uuid.uuid4().hex
+        await store.create(CallRecord(session_id=gone, channel_id="caller-on-some-box"))
+        await store.leases.release(gone)
+        store._owned.clear()
+        other = SessionStore(settings.redis.url, "live-worker",
+                             SessionSettings(key_prefix=store.keys.prefix, lease_ttl=60.0))  # fmt: skip
+        await other.connect()
+        await other.create(CallRecord(session_id=live, channel_id="caller-still-talking"))
+        await ari.create_bridge(f"iva-br-{gone}", type="mixing")
+        link: list[AriClient] = []  # the worker's calls: none at first
+        try:
+            janitor = Janitor(SimpleNamespace(ari=None, calls={}), store,
+                              rest=lambda: link[0] if link else None, abandon_after_s=1.0)  # fmt: skip
+            first = await janitor.sweep()
+            assert first == {"ended": 0, "forgotten": 0, "released": 0}, first  # orphaned since now
+            rec = await store.get(gone)
+            assert rec is not None and rec.status != "ended"
+            await asyncio.sleep(1.1)
+            link.append(ari)  # a call came in: its REST reaches this Asterisk
+            second = await janitor.sweep()
+            assert second["ended"] == 1 and second["released"] == 0, second  # objects: seen once
+            third = await janitor.sweep()
+            assert third["released"] == 1, third
+            assert f"iva-br-{gone}" not in {b.id for b in await ari.list_bridges()}
+            rec = await store.get(gone)
+            assert rec is not None and rec.status == "ended" and rec.end_reason == "abandoned"
+            kept = await store.get(live)
+            assert kept is not None and kept.status != "ended"
         finally:
             await other.close()

@@ -179,3 +179,57 @@ async def test_drain_refuses_new_calls_and_waits_for_the_ones_up() -> None:
     # Bounded: a call that never ends does not keep the worker forever.
     env.manager.calls["y"] = object()  # type: ignore[assignment]
     await asyncio.wait_for(env.workers.drain(timeout=0.3), 2)
+
+
+async def test_a_reconnected_call_nobody_can_adopt_goes_to_a_person(
+    monkeypatch: pytest.MonkeyPatch, http: aiohttp.ClientSession, unused_tcp_port: int
+) -> None:
+    """Asterisk reconnects a dead worker's call to a worker that cannot adopt it (its Redis
+    read fails every time): once the grace is over, the caller is taken out of the dead
+    worker's bridge (its media leg hung up), hears Asterisk's apology and goes to the queue."""
+
+    async def adopt_call(manager: Any, store: Any, ch: Any) -> bool:
+        raise ConnectionError("Redis at 127.0.0.1:6390 is unreachable")
+
+    import ari_app.calls.takeover as takeover
+
+    monkeypatch.setattr(takeover, "adopt_call", adopt_call)
+    monkeypatch.setattr(worker_calls, "ADOPT_AFTER_S", 0.1)
+    monkeypatch.setattr(worker_calls, "ADOPT_GRACE_S", 0.3)
+    env = Env(known={CALLER["id"]})
+    env.manager.settings.session.lease_ttl = 0.1
+    bridge = {"id": "iva-br-sess-1", "channels": [CALLER["id"], "iva-media-sess-1"]}
+    answers = {("GET", "channels"): [OTHER, CALLER], ("GET", "bridges"): [bridge],
+               ("POST", f"channels/{CALLER['id']}/play"): {"id": "pb-1"}}  # fmt: skip
+    runner = await serve(env, unused_tcp_port)
+    try:
+        ws = await http.ws_connect(env.url, protocols=("ari",), headers=auth())
+        await ws.send_str(json.dumps({"type": "ApplicationRegistered", "application": APP}))
+        asked: list[tuple[str, str, dict[str, str]]] = []
+        while not asked or asked[-1][1] != f"channels/{CALLER['id']}/continue":
+            req = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+            params = {q["name"]: q["value"] for q in req.get("query_strings") or []}
+            asked.append((req["method"], req["uri"], params))
+            key = (req["method"], req["uri"])
+            status, body = (
+                (404, {"message": "gone"}) if key[1] == "playbacks/pb-1" else (200, answers.get(key))
+            )
+            await ws.send_str(json.dumps({"type": "RESTResponse", "request_id": req["request_id"],
+                                          "status_code": status, "message_body": json.dumps(body)}))  # fmt: skip
+        calls = [(m, u) for m, u, _ in asked]
+        assert ("DELETE", "channels/iva-media-sess-1") in calls  # the dead worker's media leg
+        assert ("DELETE", "bridges/iva-br-sess-1") in calls
+        assert calls.index(("DELETE", "bridges/iva-br-sess-1")) < calls.index(
+            ("POST", f"channels/{CALLER['id']}/play")
+        )
+        assert "sound:sorry" in asked[calls.index(("POST", f"channels/{CALLER['id']}/play"))][2]["media"]
+        assert asked[-1][2] == {
+            "context": "ari-app-queue",
+            "extension": env.settings.transfer.queue,
+            "priority": "1",
+        }
+        assert ("DELETE", f"channels/{CALLER['id']}") not in calls  # not hung up: queued
+        await ws.close()
+    finally:
+        await env.workers.close()
+        await runner.cleanup()
