@@ -97,13 +97,16 @@ CONFIRM_BELOW = 0.55  # ASR confidence under which a long spoken number is read 
 
 
 def unsure_number(slot: Slot, value: str, tries: Sequence[Heard], confidence: float) -> bool:
-    """A long spoken number worth reading back: heard at low confidence, or another hypothesis
-    gives a different valid number. Never for sensitive slots (they are not said back)."""
+    """A long spoken number worth reading back: heard at low confidence, taken from a later
+    hypothesis when the best one was a digit or two off (a digit lost or doubled: the later
+    one may be a repair on the audio, speech/digit_repair.py), or another hypothesis gives a
+    different valid number. Never for sensitive slots (they are not said back)."""
     want = expected_digits(slot)
     if slot.sensitive or not want or want < NEAR_MISS_MIN_DIGITS or not value.isdigit():
         return False
     rivals = {str(h.value) for h in tries if h.value is not None} - {value}
-    return confidence < CONFIRM_BELOW or bool(rivals)
+    best_near_miss = bool(tries) and tries[0].read_back is not None and tries[0].partial is None
+    return confidence < CONFIRM_BELOW or bool(rivals) or best_near_miss
 
 
 def near_miss_prompt(slot: Slot, digits: str) -> str:

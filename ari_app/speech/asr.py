@@ -115,7 +115,8 @@ class WhisperAsr:
     ) -> tuple[str, list[tuple[str, float, float]], tuple[str, ...]]:
         if self._short is not None:
             prompt, n_best = (expect.whisper_prompt(), expect.n_best) if expect else (None, 1)
-            d = self._short.decode(audio16k, prompt, n_best, expect.candidates if expect else ())
+            d = self._short.decode(audio16k, prompt, n_best, expect.candidates if expect else (),
+                                   expect.digits if expect and expect.kind == "digits" else None)  # fmt: skip
             # Whisper's own hallucination rule: likely silence and low confidence -> nothing said.
             if d.no_speech_prob > 0.6 and d.avg_logprob < -1.0:
                 return "", [], ()

@@ -48,31 +48,42 @@ def names_one(text: str, candidates: Sequence[str]) -> bool:
     return any(f" {_norm(c)} " in said for c in candidates if _norm(c))
 
 
-def pick(model: Any, tokenizer: Any, encoded: Any, frames: int, candidates: Sequence[str]) -> Pick | None:
-    """The candidate the encoded audio supports best, or None when none wins clearly.
-
-    ``model``: faster-whisper's ``WhisperModel``; ``encoded``: its encoder output for the audio
-    (batch of one); ``frames``: mel frames of real audio in it.
-    """
+def score(
+    model: Any, tokenizer: Any, encoded: Any, frames: int, texts: Sequence[str]
+) -> list[tuple[float, str]]:
+    """Each text's summed token log-probability given the encoded audio, best first (one
+    decoder pass per text, batched). ``model``: faster-whisper's ``WhisperModel``; ``encoded``:
+    its encoder output for the audio (batch of one); ``frames``: mel frames of real audio in it."""
     import ctranslate2
 
-    texts = list(dict.fromkeys(c.strip() for c in candidates if c.strip()))
-    if len(texts) < 2:
-        return None
     tokens = [tokenizer.encode(" " + t.rstrip(".") + ".") for t in texts]
     batch = ctranslate2.StorageView.from_array(np.repeat(np.asarray(encoded), len(texts), axis=0))
     results = model.model.align(
         batch, [*tokenizer.sot_sequence, tokenizer.no_timestamps], tokens, [frames // 2] * len(texts),
         median_filter_width=1,
     )  # fmt: skip
-    scored = sorted(
+    return sorted(
         (
             (sum(math.log(max(p, 1e-9)) for p in r.text_token_probs), t)
             for t, r in zip(texts, results, strict=True)
         ),
         reverse=True,
     )
+
+
+def best_clear(scored: list[tuple[float, str]]) -> Pick | None:
+    """The best of scored texts when it scores like speech that was said and wins clearly."""
+    if len(scored) < 2:
+        return None
     (best, text), (second, _) = scored[0], scored[1]
     if best < MIN_LOGPROB or best - second < MIN_MARGIN:
         return None
     return Pick(text, round(best, 3), round(best - second, 3))
+
+
+def pick(model: Any, tokenizer: Any, encoded: Any, frames: int, candidates: Sequence[str]) -> Pick | None:
+    """The candidate the encoded audio supports best, or None when none wins clearly."""
+    texts = list(dict.fromkeys(c.strip() for c in candidates if c.strip()))
+    if len(texts) < 2:
+        return None
+    return best_clear(score(model, tokenizer, encoded, frames, texts))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ari_app.speech import closed_set
+from ari_app.speech import closed_set, digit_repair
 
 FULL_FRAMES = 3000  # 30 s of 10 ms mel frames
 MAX_TOKENS_PER_S = 6  # fast speech is ~4 words/s; a loop blows far past this
@@ -32,7 +32,7 @@ class Decoded:
     no_speech_prob: float
     full_context: bool
     alternatives: tuple[str, ...] = ()  # the other beam hypotheses, best first (n_best > 1)
-    picked: closed_set.Pick | None = None  # the closed-set answer appended to the alternatives
+    picked: closed_set.Pick | None = None  # the closed-set or repaired answer appended to the alternatives
 
 
 _SENTENCE = re.compile(r"[^.?!]+[.?!]*")
@@ -103,27 +103,38 @@ class ShortContextDecoder:
         previous_text: str | None = None,
         n_best: int = 1,
         candidates: Sequence[str] = (),
+        digits: int | None = None,
     ) -> Decoded:
         """Free decoding (short context, then full when weak); with ``candidates``, a short answer
-        that names none of them also gets the closed-set pick (closed_set.py) as a hypothesis."""
+        that names none of them also gets the closed-set pick (closed_set.py) as a hypothesis;
+        with ``digits``, a number one digit off gets its repair (digit_repair.py)."""
         feats = self.model.feature_extractor(audio16k)
         n = min(feats.shape[-1], FULL_FRAMES)
         prompt = self.prompt_for(previous_text)
         short = max(self.context_frames, int(np.ceil(n / 100 + 1)) * 100)
         if short >= FULL_FRAMES or self.context_frames <= 0:
             enc = self._encode(feats, n, FULL_FRAMES)
-            return self._with_pick(self._generate(enc, n, FULL_FRAMES, prompt, n_best), enc, n, candidates)
+            return self._with_pick(
+                self._generate(enc, n, FULL_FRAMES, prompt, n_best), enc, n, candidates, digits
+            )
         enc = self._encode(feats, n, short)
         first = self._generate(enc, n, short, prompt, n_best)
         if first.avg_logprob >= self.retry_below and not looped(first.text):
-            return self._with_pick(first, enc, n, candidates)
+            return self._with_pick(first, enc, n, candidates, digits)
         second = self._generate(self._encode(feats, n, FULL_FRAMES), n, FULL_FRAMES, prompt, n_best)
         best = second if second.avg_logprob > first.avg_logprob or looped(first.text) else first
         best = Decoded(drop_repeats(best.text), best.avg_logprob, best.no_speech_prob, best.full_context,
                        tuple(drop_repeats(a) for a in best.alternatives))  # fmt: skip
-        return self._with_pick(best, enc, n, candidates)
+        return self._with_pick(best, enc, n, candidates, digits)
 
-    def _with_pick(self, d: Decoded, enc: Any, n: int, candidates: Sequence[str]) -> Decoded:
+    def _with_pick(
+        self, d: Decoded, enc: Any, n: int, candidates: Sequence[str], digits: int | None = None
+    ) -> Decoded:
+        if digits:
+            fixed = digit_repair.repair(self.model, self.tokenizer, enc, n, (d.text, *d.alternatives), digits)
+            return (
+                d if fixed is None else replace(d, alternatives=(*d.alternatives, fixed.text), picked=fixed)
+            )
         if not candidates or n > closed_set.MAX_AUDIO_S * 100:
             return d
         if any(closed_set.names_one(t, candidates) for t in (d.text, *d.alternatives)):
