@@ -83,10 +83,18 @@ def stack_up(
                        "(ari.mode = outbound) behind HAProxy on stack.workers_port")] = 0,
     boxes: Annotated[int, typer.Option("--boxes", min=1, max=9, help="Asterisk boxes sharing the Redis "
                      "and the workers (box k: SIP port stack.sip_port + 100 k, systemname box<k>)")] = 1,
+    sentinel: Annotated[bool, typer.Option("--sentinel", help="also start Redis Sentinel (a primary, a "
+                        "replica, three sentinels on stack.sentinel_port_base + 0..4); the workers use it")] = False,
 ) -> None:  # fmt: skip
     """Start Asterisk and Redis on loopback (harmless when already up)."""
     s = settings(config)
     stack_mod.up(s)
+    redis_env: dict[str, str] = {}
+    if sentinel:
+        from ari_app import sentinel_stack
+
+        sentinel_stack.up(s)
+        redis_env = sentinel_stack.redis_env(s)
     if boxes > 1:
         from ari_app import boxes as boxes_mod
 
@@ -95,7 +103,7 @@ def stack_up(
     if workers:
         from ari_app import workers_stack
 
-        workers_stack.up(s, workers)
+        workers_stack.up(s, workers, env=redis_env)
     _print_status(stack_mod.status(s))
 
 
@@ -166,6 +174,10 @@ def _print_status(st: dict) -> None:
                 t.add_row("", f"pid {x['pid']} port {x['port']} {'ready' if x['ready'] else 'NOT ready'}")
         for b in st.get("boxes", []):
             t.add_row(f"box {b['index']}", f"sip udp:{b['sip']}, ARI {b['ari_url']}, pid {b['pid']}")
+        if sn := st.get("sentinel"):
+            alive = sum(n["alive"] for n in sn["nodes"].values())
+            t.add_row("sentinel", f"master {sn['master']!r} at {sn['primary'] or 'NONE'}, sentinels "
+                      f"{','.join(sn['sentinels'])}, {alive}/{len(sn['nodes'])} nodes up")  # fmt: skip
         Console().print(t)
     _print_versions(st["versions"])
 

@@ -221,6 +221,8 @@ class StackSettings(_Section):
     workers_port: int = Field(default=8760, ge=1, le=65535)  # 8765 is the demo backend's
     # Worker i (0-based) of `stack up --workers N` serves on worker_port_base + i.
     worker_port_base: int = Field(default=8770, ge=1, le=65535)
+    # `stack up --sentinel`: Redis primary and replica on this port and + 1, sentinels on + 2 .. + 4.
+    sentinel_port_base: int = Field(default=26380, ge=1, le=65530)
     softphone_password: SecretStr = SecretStr(DEFAULT_SOFTPHONE_PASSWORD)
     # Asterisk's systemname: it prefixes every channel's uniqueid, so boxes that share one Redis
     # and one worker pool never hand out the same channel id. Empty: not set (one box).

@@ -376,6 +376,7 @@ def down(s: Settings) -> list[int]:
     from ari_app import workers_stack
 
     stopped = workers_stack.down(s)  # the workers and their HAProxy first (they use Redis)
+    stopped += _sentinel().down(s)
     for box in _boxes().running_boxes(s):  # then the other Asterisk boxes
         stopped += _boxes().down_box(s, box.index)
     state = read_state(s)
@@ -447,8 +448,15 @@ def status(s: Settings) -> dict:
         "versions": versions,
         "workers": _workers_status(s),
         "boxes": [asdict(b) for b in _boxes().running_boxes(s)],
+        "sentinel": _sentinel().status(s),
         "workers_extension": f"sip:{s.stack.workers_extension}@{state.sip}",
     }
+
+
+def _sentinel():  # imports this module: imported when asked
+    from ari_app import sentinel_stack
+
+    return sentinel_stack
 
 
 def _boxes():  # the boxes module imports this one: imported when asked

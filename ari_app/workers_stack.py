@@ -138,8 +138,9 @@ def check_asterisk(s: Settings) -> None:
         )
 
 
-def up(s: Settings, n: int, timeout: float = 300.0) -> WorkersState:
-    """Start ``n`` workers and HAProxy in front of them (the stack itself must be up)."""
+def up(s: Settings, n: int, timeout: float = 300.0, env: dict[str, str] | None = None) -> WorkersState:
+    """Start ``n`` workers and HAProxy in front of them (the stack itself must be up); ``env``:
+    more environment for the workers (the sentinels' addresses with `--sentinel`)."""
     if read_state(s) is not None:
         down(s)
     check_asterisk(s)
@@ -148,7 +149,10 @@ def up(s: Settings, n: int, timeout: float = 300.0) -> WorkersState:
         _check_port_free(s.stack.bind, p, socket.SOCK_STREAM, "an ari-app worker")
     run = s.stack.run_dir
     serve = [sys.executable, "-c", "from ari_app.cli import app; app()", "serve"]
-    procs = [_spawn(serve, run / f"worker-{i}.log", "wb", env=worker_env(s, p)) for i, p in enumerate(ports)]
+    procs = [
+        _spawn(serve, run / f"worker-{i}.log", "wb", env={**worker_env(s, p), **(env or {})})
+        for i, p in enumerate(ports)
+    ]
     state = WorkersState(haproxy_pid=0, worker_pids=[p.pid for p in procs], worker_ports=ports,
                          listen=f"{s.stack.bind}:{s.stack.workers_port}")  # fmt: skip
     _state_file(s).write_text(json.dumps(asdict(state)))
