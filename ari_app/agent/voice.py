@@ -263,7 +263,7 @@ class VoiceAgent:
             m.speculative_hit = ev.speculative_hit
             t = ev.transcript
             return CallerInput(text=t.text.strip(), asr_confidence=t.confidence or 1.0,
-                               alternatives=tuple(a.strip() for a in t.alternatives))  # fmt: skip
+                               alternatives=tuple(a.strip() for a in t.alternatives), picked=t.picked)  # fmt: skip
         if isinstance(ev, Digits):
             return CallerInput(digits=ev.digits.rstrip("#") or ev.digits)
         return CallerInput(no_input=True)

@@ -119,10 +119,17 @@ class DialogEngine(IntentRouter):
         if caller.no_input or (not text and not digits):
             return self._silence(state, out)
         state.no_input_streak = 0
+        confidence = caller.asr_confidence
+        if text and caller.picked and self._pick_answers(state, text, caller.picked):
+            # A yes or no the audio was scored for ("Yes please" written "Please"), or the change
+            # asked for with the offered value scored in ("No, make it free, party." -> "No, make
+            # it 3:30 PM"): recognition's closed set carries its own evidence.
+            out.note("heard_as", caller.picked)
+            text, confidence = caller.picked, 1.0
         unsure, state.unsure_answer = state.unsure_answer, None
         if (
             text
-            and caller.asr_confidence < self.settings.asr_confidence_min
+            and confidence < self.settings.asr_confidence_min
             and not any(self._fits_open_question(state, t) for t in (text, *caller.alternatives) if t)
             and not (unsure is not None and self._unsure_yes_no(state, text) == unsure)
         ):
@@ -164,7 +171,7 @@ class DialogEngine(IntentRouter):
         if frame is not None and frame.awaiting:
             if frame.awaiting == "slot":
                 return await self._slot_answer(
-                    state, frame, text, digits, cues, out, caller.alternatives, caller.asr_confidence
+                    state, frame, text, digits, cues, out, caller.alternatives, confidence
                 )
             return await self._answer(state, frame, text, digits, cues, out)
         if state.awaiting == "clarify":
@@ -219,6 +226,15 @@ class DialogEngine(IntentRouter):
             return ent is not None and validate(slot, ent.value, self.choices(slot, frame)) is not None
         except Rejected:
             return False
+
+    def _pick_answers(self, state: ConversationState, text: str, picked: str) -> bool:
+        """Does recognition's closed-set pick answer the open yes/no question where the transcript
+        did not, or the same way with more (the value asked for)?"""
+        reading = self._unsure_yes_no(state, picked)
+        if reading is None:  # a change asked for at a confirmation ("or make it 3:30 PM")
+            frame = state.frame
+            return frame is not None and frame.awaiting == "confirm" and bool(CHANGE_REQUEST.search(picked))
+        return self._unsure_yes_no(state, text) in (None, reading)
 
     def _asks_yes_no(self, frame: Frame) -> bool:
         """The open question is a yes/no one: a confirmation, a read-back, or a yes/no slot."""

@@ -31,6 +31,9 @@ class CallerInput:
     asr_confidence: float = 1.0
     no_input: bool = False
     alternatives: tuple[str, ...] = ()  # other ASR hypotheses, best first: the slot's validator may pick one
+    # The answer recognition scored against the audio over the open question's closed set (for a
+    # yes/no question: the yes or no the turn starts with); it carries its own evidence.
+    picked: str | None = None
 
 
 # --- actions the engine asks the call layer to perform --------------------------------------

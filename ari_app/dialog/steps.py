@@ -211,6 +211,7 @@ class StepRunner:
         step = self.flow(frame).steps[frame.step]
         if frame.awaiting == "confirm_value" and frame.slot and frame.slot in frame.tentative:
             out.say(f"I have {grouped(frame.tentative[frame.slot])}. Is that right?")
+            out.actions.append(Listen("yes_no"))
         elif frame.awaiting in ("slot", "confirm_value") and frame.slot:
             frame.awaiting = "slot"
             self.ask_slot(state, frame, frame.slot, out, attempt)
@@ -218,7 +219,7 @@ class StepRunner:
             # A yes that did not come through (noise turns "yes" into "what?"): the keypad too.
             keys = f" {YES_NO_KEYS}" if attempt >= 1 else ""
             out.say(self.render(step.confirm, state, frame, out) + keys)
-            out.actions.append(CollectDigits(1, None, 5.0))
+            out.actions += [CollectDigits(1, None, 5.0), Listen("yes_no", choices=self.change_choices(frame))]
         elif frame.awaiting == "confirm_which":
             out.say(self.which_prompt(frame))
         elif frame.awaiting == "menu":
@@ -230,6 +231,15 @@ class StepRunner:
         names = [flow.slots[s].label or s.replace("_", " ") for s in self.changeable(frame)]
         listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
         return f"What would you like to change: {listed}?"
+
+    def change_choices(self, frame: Frame) -> tuple[str, ...]:
+        """The offered values of the slots a confirmation may change, as they were spoken."""
+        flow, spoken = self.flow(frame), SPOKEN_FORMATS["time"]
+        said: list[str] = []
+        for name in self.changeable(frame):
+            slot = flow.slots[name]
+            said += [spoken(c) if slot.type == "time" else str(c) for c in self.choices(slot, frame) or []]
+        return tuple(dict.fromkeys(said))
 
     def changeable(self, frame: Frame) -> list[str]:
         flow = self.flow(frame)
@@ -321,7 +331,11 @@ class StepRunner:
                 out.say(
                     self.render(step.confirm, state, frame, out), self._uses_sensitive(step.confirm, flow)
                 )
-                out.actions.append(CollectDigits(1, None, 5.0))  # 1 yes, 2 no: offered on a retry
+                # Keys 1/2 are offered on a retry; "No, make it <an offered value>" is listened for.
+                out.actions += [
+                    CollectDigits(1, None, 5.0),
+                    Listen("yes_no", choices=self.change_choices(frame)),
+                ]
                 return
             elif step.kind == "menu":
                 frame.awaiting, frame.retries = "menu", 0

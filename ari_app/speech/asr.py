@@ -50,6 +50,10 @@ class Transcript:
     # Whisper's (text, avg_logprob, no_speech_prob) per kept segment, when the engine has them
     # (the speech server reports them as OpenAI's verbose_json does).
     segments: tuple[tuple[str, float, float], ...] = ()
+    # The answer scored against the audio over the open question's closed set (a weekday, an
+    # offered time, a repaired number, the yes or no an answer starts with), when one won clearly:
+    # it carries its own evidence, whatever the free decode's confidence (speech/closed_set.py).
+    picked: str | None = None
 
 
 class Asr(Protocol):
@@ -112,15 +116,17 @@ class WhisperAsr:
 
     def _decode(
         self, audio16k: np.ndarray, expect: Expectation | None = None
-    ) -> tuple[str, list[tuple[str, float, float]], tuple[str, ...]]:
+    ) -> tuple[str, list[tuple[str, float, float]], tuple[str, ...], str | None]:
         if self._short is not None:
             prompt, n_best = (expect.whisper_prompt(), expect.n_best) if expect else (None, 1)
             d = self._short.decode(audio16k, prompt, n_best, expect.candidates if expect else (),
-                                   expect.digits if expect and expect.kind == "digits" else None)  # fmt: skip
+                                   expect.digits if expect and expect.kind == "digits" else None,
+                                   yes_no=expect is not None and expect.kind == "yes_no")  # fmt: skip
             # Whisper's own hallucination rule: likely silence and low confidence -> nothing said.
             if d.no_speech_prob > 0.6 and d.avg_logprob < -1.0:
-                return "", [], ()
-            return d.text, [(d.text, d.avg_logprob, d.no_speech_prob)], d.alternatives
+                return "", [], (), None
+            picked = d.picked.text if d.picked else None
+            return d.text, [(d.text, d.avg_logprob, d.no_speech_prob)], d.alternatives, picked
         segments, _info = self._model.transcribe(
             audio16k,
             language=self.language,
@@ -137,15 +143,15 @@ class WhisperAsr:
                 continue
             kept.append((seg.text, seg.avg_logprob, seg.no_speech_prob))
         text = " ".join(t.strip() for t, _, _ in kept).strip()
-        return text, kept, ()
+        return text, kept, (), None
 
     def transcribe_sync(self, pcm8k: bytes, expect: Expectation | None = None) -> Transcript:
         audio = resample(pcm_to_float(pcm8k), SAMPLE_RATE, WHISPER_RATE)
         if audio.size == 0:
             return Transcript("", None, 0, self.name)
-        text, segments, alternatives = self._decode(audio, expect)
+        text, segments, alternatives, picked = self._decode(audio, expect)
         return Transcript(text, segment_confidence(segments), pcm_ms(pcm8k), self.name, alternatives,
-                          tuple(segments))  # fmt: skip
+                          tuple(segments), picked)  # fmt: skip
 
     async def transcribe(
         self, pcm8k: bytes, expect: Expectation | None = None, *, speculative: bool = False

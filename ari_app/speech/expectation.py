@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ari_app.speech.normalize import normalize_for_speech
+
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _AM_PM = re.compile(r"\s*\b[AaPp]\.?\s?[Mm]\.?$")
 
@@ -24,18 +26,23 @@ class Expectation:
     @property
     def n_best(self) -> int:
         """Hypotheses worth decoding: where a validator can tell right from wrong."""
+        if self.kind == "yes_no":  # a confirmation's offered values serve its change pick only
+            return 1
         return 3 if self.kind in ("digits", "time", "number") or self.choices else 1
 
     @property
     def candidates(self) -> tuple[str, ...]:
         """The few answers this question allows, for closed-set scoring of a short answer the
         free transcript missed (closed_set.py). Empty: the answer space is open (digits, a birth
-        date, a name) or a wrong pick would cost more than a reprompt (yes/no on a confirmation)."""
+        date, a name). A yes or no itself is scored from how the answer starts, not from here."""
         if self.kind == "date":
             return (*WEEKDAYS, "Today", "Tomorrow")
-        if self.kind == "time" and self.choices:
-            bare = (_AM_PM.sub("", c) for c in self.choices)  # "11:30 AM" is often said "eleven thirty"
-            return tuple(dict.fromkeys((*self.choices, *bare)))
+        if self.kind in ("time", "yes_no") and self.choices:
+            # At a confirmation (yes_no): the offered values a caller may change to.
+            # "11:30 AM" is often said "eleven thirty"; and a time Whisper would write as digits
+            # but heard unclearly ("free first") scores better in words than as "3:30".
+            bare = [_AM_PM.sub("", c) for c in self.choices]
+            return tuple(dict.fromkeys((*self.choices, *bare, *(normalize_for_speech(b) for b in bare))))
         return ()
 
     def whisper_prompt(self) -> str | None:

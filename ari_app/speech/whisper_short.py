@@ -69,6 +69,11 @@ def drop_repeats(text: str) -> str:
     return " ".join(out)
 
 
+def _tight(frames: int) -> int:
+    """A context of whole seconds that holds ``frames`` of audio and a second of silence after it."""
+    return min(FULL_FRAMES, int(np.ceil(frames / 100 + 1)) * 100)
+
+
 class ShortContextDecoder:
     def __init__(
         self, model: Any, language: str = "en", context_s: float = 10.0, retry_below: float = -0.9
@@ -104,10 +109,12 @@ class ShortContextDecoder:
         n_best: int = 1,
         candidates: Sequence[str] = (),
         digits: int | None = None,
+        yes_no: bool = False,
     ) -> Decoded:
         """Free decoding (short context, then full when weak); with ``candidates``, a short answer
         that names none of them also gets the closed-set pick (closed_set.py) as a hypothesis;
-        with ``digits``, a number one digit off gets its repair (digit_repair.py)."""
+        with ``digits``, a number one digit off gets its repair (digit_repair.py); with
+        ``yes_no``, a short answer that reads as neither gets the yes or no it starts with."""
         feats = self.model.feature_extractor(audio16k)
         n = min(feats.shape[-1], FULL_FRAMES)
         prompt = self.prompt_for(previous_text)
@@ -115,31 +122,50 @@ class ShortContextDecoder:
         if short >= FULL_FRAMES or self.context_frames <= 0:
             enc = self._encode(feats, n, FULL_FRAMES)
             return self._with_pick(
-                self._generate(enc, n, FULL_FRAMES, prompt, n_best), enc, n, candidates, digits
+                self._generate(enc, n, FULL_FRAMES, prompt, n_best), enc, feats, candidates, digits, yes_no
             )
         enc = self._encode(feats, n, short)
         first = self._generate(enc, n, short, prompt, n_best)
         if first.avg_logprob >= self.retry_below and not looped(first.text):
-            return self._with_pick(first, enc, n, candidates, digits)
+            return self._with_pick(first, enc, feats, candidates, digits, yes_no)
         second = self._generate(self._encode(feats, n, FULL_FRAMES), n, FULL_FRAMES, prompt, n_best)
         best = second if second.avg_logprob > first.avg_logprob or looped(first.text) else first
         best = Decoded(drop_repeats(best.text), best.avg_logprob, best.no_speech_prob, best.full_context,
                        tuple(drop_repeats(a) for a in best.alternatives))  # fmt: skip
-        return self._with_pick(best, enc, n, candidates, digits)
+        return self._with_pick(best, enc, feats, candidates, digits, yes_no)
 
     def _with_pick(
-        self, d: Decoded, enc: Any, n: int, candidates: Sequence[str], digits: int | None = None
+        self,
+        d: Decoded,
+        enc: Any,
+        feats: np.ndarray,
+        candidates: Sequence[str],
+        digits: int | None,
+        yes_no: bool,
     ) -> Decoded:
+        n = min(feats.shape[-1], FULL_FRAMES)
         if digits:
             fixed = digit_repair.repair(self.model, self.tokenizer, enc, n, (d.text, *d.alternatives), digits)
             return (
                 d if fixed is None else replace(d, alternatives=(*d.alternatives, fixed.text), picked=fixed)
             )
-        if not candidates or n > closed_set.MAX_AUDIO_S * 100:
+        if yes_no and candidates and n <= closed_set.CHANGE_MAX_AUDIO_S * 100:
+            # At a confirmation, candidates are the values that may be changed to.
+            fixed = closed_set.pick_correction(self.model, self.tokenizer, enc, n, d.text, candidates)
+            if fixed is not None:
+                return replace(d, alternatives=(*d.alternatives, fixed.text), picked=fixed)
+        if (not candidates and not yes_no) or n > closed_set.MAX_AUDIO_S * 100:
             return d
-        if any(closed_set.names_one(t, candidates) for t in (d.text, *d.alternatives)):
+        named = (*closed_set.YES_STARTS, *closed_set.NO_STARTS, "What") if yes_no else candidates
+        if any(closed_set.names_one(t, named) for t in (d.text, *d.alternatives)):
             return d
-        got = closed_set.pick(self.model, self.tokenizer, enc, n, candidates)
+        got = (
+            # Two dozen starts scored over a 10 s context cost ~360 ms; over the answer's own
+            # length plus a second, ~90 ms (one more encode, ~10 ms).
+            closed_set.pick_yes_no(self.model, self.tokenizer, self._encode(feats, n, _tight(n)), n)
+            if yes_no
+            else closed_set.pick(self.model, self.tokenizer, enc, n, candidates)
+        )
         if got is None:
             return d
         return replace(d, alternatives=(*d.alternatives, got.text), picked=got)

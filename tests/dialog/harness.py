@@ -42,7 +42,7 @@ def caller_input(line: Any) -> CallerInput:
     if isinstance(line, dict):
         return CallerInput(text=line.get("text"), digits=line.get("digits"),
                            asr_confidence=line.get("confidence", 1.0), no_input=line.get("silence", False),
-                           alternatives=tuple(line.get("alternatives", ())))  # fmt: skip
+                           alternatives=tuple(line.get("alternatives", ())), picked=line.get("picked"))  # fmt: skip
     if isinstance(line, bool):  # YAML reads a bare yes/no as a boolean
         line = "yes" if line else "no"
     line = str(line)
@@ -99,6 +99,13 @@ def _expect(step: dict[str, Any], turn: Turn, heard: list[str], where: str) -> N
     for text in _list(step.get("holding")):
         assert any(text.lower() in h.lower() for h in heard), (
             f"{where}: no holding phrase {text!r} (got {heard})"
+        )
+    if "listens" in step:  # the expectation handed to recognition (slot-aware ASR)
+        listens = [
+            {"slot_type": a.slot_type, "choices": list(a.choices)} for a in turn.actions if a.kind == "listen"
+        ]
+        assert listens == [step["listens"]], (
+            f"{where}: recognition told {listens}, expected {step['listens']}"
         )
     frame = turn.state.frame
     for name, value in (step.get("slots") or {}).items():
