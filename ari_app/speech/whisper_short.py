@@ -118,7 +118,7 @@ class ShortContextDecoder:
         feats = self.model.feature_extractor(audio16k)
         n = min(feats.shape[-1], FULL_FRAMES)
         prompt = self.prompt_for(previous_text)
-        short = max(self.context_frames, int(np.ceil(n / 100 + 1)) * 100)
+        short = max(self.context_frames, _tight(n))
         if short >= FULL_FRAMES or self.context_frames <= 0:
             enc = self._encode(feats, n, FULL_FRAMES)
             return self._with_pick(
@@ -149,9 +149,13 @@ class ShortContextDecoder:
             return (
                 d if fixed is None else replace(d, alternatives=(*d.alternatives, fixed.text), picked=fixed)
             )
+        # Closed sets are scored over the answer's own length plus a second, not the decode's
+        # context: two dozen texts over 10 s cost ~360 ms, over this ~90 ms (one more encode,
+        # ~10 ms); and "Ten a.m. please" (written "Any end, please?") picked 10 clearly only here.
         if yes_no and candidates and n <= closed_set.CHANGE_MAX_AUDIO_S * 100:
             # At a confirmation, candidates are the values that may be changed to.
-            fixed = closed_set.pick_correction(self.model, self.tokenizer, enc, n, d.text, candidates)
+            tight = self._encode(feats, n, _tight(n))
+            fixed = closed_set.pick_correction(self.model, self.tokenizer, tight, n, d.text, candidates)
             if fixed is not None:
                 return replace(d, alternatives=(*d.alternatives, fixed.text), picked=fixed)
         if (not candidates and not yes_no) or n > closed_set.MAX_AUDIO_S * 100:
@@ -159,12 +163,11 @@ class ShortContextDecoder:
         named = (*closed_set.YES_STARTS, *closed_set.NO_STARTS, "What") if yes_no else candidates
         if any(closed_set.names_one(t, named) for t in (d.text, *d.alternatives)):
             return d
+        tight = self._encode(feats, n, _tight(n))
         got = (
-            # Two dozen starts scored over a 10 s context cost ~360 ms; over the answer's own
-            # length plus a second, ~90 ms (one more encode, ~10 ms).
-            closed_set.pick_yes_no(self.model, self.tokenizer, self._encode(feats, n, _tight(n)), n)
+            closed_set.pick_yes_no(self.model, self.tokenizer, tight, n)
             if yes_no
-            else closed_set.pick(self.model, self.tokenizer, enc, n, candidates)
+            else closed_set.pick(self.model, self.tokenizer, tight, n, candidates)
         )
         if got is None:
             return d
