@@ -149,13 +149,9 @@ class ShortContextDecoder:
             return (
                 d if fixed is None else replace(d, alternatives=(*d.alternatives, fixed.text), picked=fixed)
             )
-        # Closed sets are scored over the answer's own length plus a second, not the decode's
-        # context: two dozen texts over 10 s cost ~360 ms, over this ~90 ms (one more encode,
-        # ~10 ms); and "Ten a.m. please" (written "Any end, please?") picked 10 clearly only here.
         if yes_no and candidates and n <= closed_set.CHANGE_MAX_AUDIO_S * 100:
             # At a confirmation, candidates are the values that may be changed to.
-            tight = self._encode(feats, n, _tight(n))
-            fixed = closed_set.pick_correction(self.model, self.tokenizer, tight, n, d.text, candidates)
+            fixed = closed_set.pick_correction(self.model, self.tokenizer, enc, n, d.text, candidates)
             if fixed is not None:
                 return replace(d, alternatives=(*d.alternatives, fixed.text), picked=fixed)
         if (not candidates and not yes_no) or n > closed_set.MAX_AUDIO_S * 100:
@@ -163,11 +159,14 @@ class ShortContextDecoder:
         named = (*closed_set.YES_STARTS, *closed_set.NO_STARTS, "What") if yes_no else candidates
         if any(closed_set.names_one(t, named) for t in (d.text, *d.alternatives)):
             return d
-        tight = self._encode(feats, n, _tight(n))
         got = (
-            closed_set.pick_yes_no(self.model, self.tokenizer, tight, n)
+            # Two dozen starts over the decode's 10 s context cost ~360 ms; over the answer's own
+            # length plus a second, ~90 ms (one more encode, ~10 ms). The offered values and days
+            # stay on the decode's context: scored over the short one, "Ten a.m." written "fill
+            # in" was no longer picked (task-success run 12, benchmarks/results).
+            closed_set.pick_yes_no(self.model, self.tokenizer, self._encode(feats, n, _tight(n)), n)
             if yes_no
-            else closed_set.pick(self.model, self.tokenizer, tight, n, candidates)
+            else closed_set.pick(self.model, self.tokenizer, enc, n, candidates)
         )
         if got is None:
             return d
