@@ -49,10 +49,17 @@ REPROMPT_MARKS = ("sorry", "i didn't", "i got ", "please say", "please pick", "p
 Check = Callable[[web.Application, list[str]], bool]
 
 
+ORIGINAL_DAY = web.AppKey("original_day", str)
+
+
 def booked(at: str) -> Check:
+    """The appointment really moved to a new day at ``at``. (The seeded appointment is at 10:00:
+    until 2026-12-07 this checked the time only, so two calls that never booked, expecting
+    10:00, were counted as successes; corrected figures are in the results notes.)"""
+
     def check(app: web.Application, said: list[str]) -> bool:
         row = app[DB].execute("SELECT day, time FROM appointments WHERE customer_id=1").fetchone()
-        return row is not None and row[1] == at
+        return row is not None and row[1] == at and row[0] != app[ORIGINAL_DAY]
 
     return check
 
@@ -240,7 +247,8 @@ def ears() -> Callable[[np.ndarray], str]:
 
 
 async def backend() -> tuple[web.AppRunner, web.Application]:
-    app = create_app(":memory:", secret=SECRET)
+    app = create_app(":memory:", secret=SECRET)  # seeded: customer 1's appointment at 10:00
+    app[ORIGINAL_DAY] = app[DB].execute("SELECT day FROM appointments WHERE customer_id=1").fetchone()[0]
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 8765).start()
