@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# A run inside a word is part of an identifier, not a number said or typed: a session id
+# (hex) such as 20dfbb1402324787875b... holds a Luhn-valid 13-digit run now and then.
+_DIGIT_RUN = re.compile(r"(?<![\dA-Za-z])(?:\d[ -]?){12,18}\d(?![\dA-Za-z])")
 _SSN = re.compile(r"(?<!\d)\d{3}[- ]\d{2}[- ]\d{4}(?!\d)")
 _SPOKEN_DIGIT = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
                  "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip

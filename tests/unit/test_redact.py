@@ -25,3 +25,11 @@ def test_a_date_of_birth_keeps_no_digits_and_known_secrets_are_replaced() -> Non
     assert mask("March 3rd, 1990") == "****"
     assert mask("1985-04-12") == "****"
     assert redact("I was born 1985-04-12", ["1985-04-12"]) == "I was born ****"
+
+
+def test_ids_with_a_card_like_digit_run_inside_stay_whole() -> None:
+    # A real session id from a CI run: its 13-digit run is Luhn-valid, and the log showed
+    # "20dfbb****7875b06d33bbae21e", so nobody could find the call by its id.
+    sid = "20dfbb1402324787875b06d33bbae21e"
+    assert redact_text(f"session={sid}") == f"session={sid}"
+    assert redact_text("card 1402324787875, thanks") == "card ****7875, thanks"
