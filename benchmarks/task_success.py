@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import sys
 import time
@@ -40,7 +39,7 @@ from ari_app.speech.asr import WhisperAsr
 from ari_app.testcaller.caller import Reply, place_call
 from ari_app.testcaller.persona import Persona
 from benchmarks.common.agent_process import AgentProcess
-from benchmarks.common.machine import machine_info
+from benchmarks.common.machine import heading, machine_info, write_results
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "task-success-bench-secret"
@@ -306,11 +305,7 @@ async def run(args: argparse.Namespace) -> int:
                                                   / max(1, sum(r["success"] for r in sel)), 1),
             }  # fmt: skip
     result = {"machine": machine_info(), "summary": summary, "calls": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "task_success.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = ["# Task success on real SIP calls", "",
-          f"{result['machine'].get('date', '')} · {result['machine'].get('cpu_model', '')} · "
-          "`benchmarks/task_success.py`", "",
+    md = [*heading("Task success on real SIP calls", result, "benchmarks/task_success.py"),
           "| set | calls | task success | reprompts / call | same reprompt twice | caller turns / success |",
           "|---|---|---|---|---|---|"]  # fmt: skip
     for name, s in summary.items():
@@ -319,7 +314,7 @@ async def run(args: argparse.Namespace) -> int:
     md += ["", "| call | set | voice | noise | result | reprompts |", "|---|---|---|---|---|---|"]
     md += [f"| {r['name']} | {r['set']} | {r['voice']} | {r['noise'] or ''} | {'pass' if r['success'] else 'FAIL'} | "
            f"{r['reprompts']} |" for r in rows]  # fmt: skip
-    (args.out / "task_success.md").write_text("\n".join(md) + "\n")
+    write_results(args.out, "task_success", result, md)
     print("\n".join(md[:8]))
     return 0
 

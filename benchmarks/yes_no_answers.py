@@ -23,7 +23,6 @@ Writes yes_no_answers.json and .md with the machine it ran on.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -38,7 +37,7 @@ from ari_app.speech.asr import WhisperAsr
 from ari_app.speech.evaluation import telephone_channel
 from ari_app.speech.expectation import Expectation
 from ari_app.testcaller import audio
-from benchmarks.common.machine import machine_info
+from benchmarks.common.machine import heading, machine_info, write_results
 
 REPO = Path(__file__).resolve().parent.parent
 SNR_DB = 15.0
@@ -151,11 +150,8 @@ def main() -> int:
                                                  for c in changes if c["meant"] is None)}  # fmt: skip
     result = {"machine": machine_info(), "summary": summary, "changes": change_summary, "rows": rows,
               "change_rows": changes}  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "yes_no_answers.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = ["# Answers at a confirmation (yes / no / other), from ASR output", "",
-          f"{result['machine'].get('date', '')} · {result['machine'].get('cpu_model', '')} · "
-          "`benchmarks/yes_no_answers.py`", "",
+    md = [*heading("Answers at a confirmation (yes / no / other), from ASR output", result,
+                   "benchmarks/yes_no_answers.py"),
           "| set | noise | turns | right (free) | right (with pick) | picks used | wrong yes (from pick) | wrong no | decode p50 ms |",
           "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for s in summary:
@@ -166,7 +162,7 @@ def main() -> int:
     md += ["", f"Changes to an offered time while confirming: {c['with_pick_right']} of {c['turns']} right with the "
            f"pick ({c['free_right']} from the free transcript alone); {c['wrong_picks']} picks named the other time; "
            f"a change to something not on offer forced onto an offered time {c['not_on_offer_forced']} times."]  # fmt: skip
-    (args.out / "yes_no_answers.md").write_text("\n".join(md) + "\n")
+    write_results(args.out, "yes_no_answers", result, md)
     print("\n".join(md))
     return 0
 

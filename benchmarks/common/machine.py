@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 
 def cpu_model() -> str:
@@ -26,3 +28,16 @@ def machine_info() -> dict[str, str | int]:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
+
+
+def heading(title: str, result: dict[str, Any], script: str) -> list[str]:
+    """A results page's first lines: its title, and when, on what and by which script it ran."""
+    machine = result.get("machine", {})
+    return [f"# {title}", "", f"{machine.get('date', '')} · {machine.get('cpu_model', '')} · `{script}`", ""]
+
+
+def write_results(out: Path, name: str, result: dict[str, Any], md: list[str]) -> None:
+    """Keep the raw JSON (with the machine) and the page beside it: ``out/name.json``, ``.md``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text("\n".join(md) + "\n")
