@@ -121,7 +121,8 @@ def best_clear(scored: list[tuple[float, str]]) -> Pick | None:
     if not scored:
         return None
     best, text = scored[0]
-    second = next((s for s, t in scored if same_value(t) != same_value(text)), None)
+    said = same_value(text)
+    second = next((s for s, t in scored if same_value(t) != said), None)
     if second is None or best < MIN_LOGPROB or best - second < MIN_MARGIN:
         return None
     return Pick(text, round(best, 3), round(best - second, 3))
