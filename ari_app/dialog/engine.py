@@ -619,6 +619,9 @@ class DialogEngine(IntentRouter):
             state.transcript.append({"role": "agent", "text": redact(text, secrets)})
         if says and out.decision.get("pattern") != "repeat":
             state.last_prompt = " ".join(says)
+        if not state.ended and state.frame is None and not any(isinstance(a, Listen) for a in out.actions):
+            # No slot is open: the next turn is a request, worded like what we can help with.
+            out.actions.append(Listen("request", choices=self.request_labels()))
         out.note("slots", self.slot_log(state))
         out.note("flow", state.frame.flow if state.frame else out.decision.get("flow"))
         out.note("ms", elapsed_ms(started))

@@ -168,6 +168,10 @@ class IntentRouter(StepRunner):
         if state.no_match_streak == 1 or not self.offer_menu(state, out, "Sorry, I still didn't get that."):
             out.say("Sorry, I didn't understand that. How can I help you?")
 
+    def request_labels(self) -> tuple[str, ...]:
+        """What this agent helps with, as its menu words it (every flow a caller can ask for)."""
+        return tuple(self.label(n) for n, f in self.flowset.flows.items() if f.examples)
+
     def offer_menu(self, state: ConversationState, out: TurnOut, lead: str) -> bool:
         """The second failure to understand a request changes strategy: say what we can do and
         offer the keypad for it (words still work). False when there is nothing to offer."""

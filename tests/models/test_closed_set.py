@@ -108,3 +108,24 @@ def test_a_change_asked_for_at_a_confirmation_gets_the_offered_value(
     tr = whisper.transcribe_sync(spoken("No, make it Friday.", voice, engine="espeak-ng"),
                                  Expectation("yes_no", choices=("10 AM", "3:30 PM")))  # fmt: skip
     assert tr.picked is None or "make it" not in tr.picked, tr
+
+
+# Requests tiny.en misheard without a prompt on this voice (measured: "Give me my mother back.",
+# "I want to check on board.", "My ointment on the third none and worked..."), and the word that
+# routes each; primed with what the agent helps with, the word comes back.
+PRIMED_REQUESTS = [
+    ("give me my money back", "money"),
+    ("I want to check on my order.", "order"),
+    ("my appointment on the third doesn't work for me anymore", "appointment"),
+]
+
+
+def test_a_request_is_heard_in_the_words_of_what_the_agent_offers(whisper: WhisperAsr) -> None:
+    menu = Expectation("request", choices=("rescheduling your appointment", "the refund", "our opening hours",
+                                           "our address", "your order status", "stopping our calls"))  # fmt: skip
+    heard = [
+        whisper.transcribe_sync(spoken(text, None, engine="espeak-ng"), menu).text.lower()
+        for text, _ in PRIMED_REQUESTS
+    ]
+    # Free decodes differ a little between CPUs: most, not all, must come back.
+    assert sum(word in h for (_, word), h in zip(PRIMED_REQUESTS, heard, strict=True)) >= 2, heard
