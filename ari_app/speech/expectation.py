@@ -17,6 +17,15 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 _AM_PM = re.compile(r"\s*\b[AaPp]\.?\s?[Mm]\.?$")
 
 
+def _clock_words(time: str) -> str:
+    """How else a time is said: "3:30" -> "half past three", "10" -> "ten o'clock" ("" if neither)."""
+    m = re.fullmatch(r"(\d{1,2})(?::(\d\d))?", time.strip())
+    if m is None or m.group(2) not in (None, "30"):
+        return ""
+    hour = normalize_for_speech(m.group(1))
+    return f"half past {hour}" if m.group(2) else f"{hour} o'clock"
+
+
 @dataclass(frozen=True)
 class Expectation:
     kind: str  # the slot type: digits, time, date, yes_no, name, choice, text, or request (no slot open)
@@ -43,7 +52,8 @@ class Expectation:
             # "11:30 AM" is often said "eleven thirty"; and a time Whisper would write as digits
             # but heard unclearly ("free first") scores better in words than as "3:30".
             bare = [_AM_PM.sub("", c) for c in self.choices]
-            return tuple(dict.fromkeys((*self.choices, *bare, *(normalize_for_speech(b) for b in bare))))
+            words = (*(normalize_for_speech(b) for b in bare), *(_clock_words(b) for b in bare))
+            return tuple(dict.fromkeys(w for w in (*self.choices, *bare, *words) if w))
         return ()
 
     def whisper_prompt(self) -> str | None:

@@ -13,7 +13,7 @@ import pytest
 
 from ari_app.dialog.repair import yes_no
 from ari_app.speech.asr import WhisperAsr
-from ari_app.speech.closed_set import names_one
+from ari_app.speech.closed_set import names_one, same_value
 from ari_app.speech.evaluation import telephone_channel
 from ari_app.speech.expectation import WEEKDAYS, Expectation
 from ari_app.testcaller import audio
@@ -61,9 +61,30 @@ def test_no_closed_set_without_candidates_or_for_a_long_turn(whisper: WhisperAsr
 
 def test_offered_times_are_candidates_with_and_without_am_pm() -> None:
     e = Expectation("time", None, ("9 AM", "11:30 AM", "2 PM"))
-    assert e.candidates == ("9 AM", "11:30 AM", "2 PM", "9", "11:30", "2", "nine", "eleven thirty", "two")
+    assert e.candidates == ("9 AM", "11:30 AM", "2 PM", "9", "11:30", "2", "nine", "eleven thirty", "two",
+                            "nine o'clock", "half past eleven", "two o'clock")  # fmt: skip
     assert names_one("1130.", e.candidates)
     assert not names_one("11th 30.", e.candidates)
+
+
+# Offered times the free decode missed (written as shown), picked from how the answer starts:
+# scored whole, "works for me" counted against every candidate and none won clearly; "half past
+# three" was forced onto "10" before it was a candidate.
+TIME_MISSES = [
+    ("three thirty works for me", "flite", "kal"),  # "3, 3D works for me."
+    ("The three thirty one.", "espeak-ng", None),  # "The free third in one."
+    ("half past three", "flite", "awb"),  # "Half past free."
+]
+
+
+@pytest.mark.parametrize(("text", "engine", "voice"), TIME_MISSES)
+def test_an_offered_time_followed_by_more_words_is_picked(
+    whisper: WhisperAsr, text: str, engine: str, voice: str | None
+) -> None:
+    tr = whisper.transcribe_sync(
+        spoken(text, voice, engine=engine), Expectation("time", None, ("10 AM", "3:30 PM"))
+    )
+    assert tr.picked is not None and same_value(tr.picked) == "three thirty", tr
 
 
 # Measured misses of the free decode (written as shown), each recovered by pick_yes_no.
