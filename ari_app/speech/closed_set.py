@@ -113,8 +113,8 @@ def score(
 
 def same_value(text: str) -> str:
     """What a candidate says, for margins: "3:30 PM", "3:30", "three thirty" and "half past three"
-    are one answer, not rivals."""
-    said = _AM_PM.sub("", _norm(normalize_for_speech(text)))
+    are one answer, not rivals; so are "This Friday" and "Friday"."""
+    said = _AM_PM.sub("", _norm(normalize_for_speech(text))).removeprefix("this ")  # "this Friday": Friday
     return _HALF_PAST.sub(r"\1 thirty", _OCLOCK.sub("", said))
 
 
@@ -138,7 +138,7 @@ def pick(model: Any, tokenizer: Any, encoded: Any, frames: int, candidates: Sequ
         return None
     # Scored as how the answer starts: "Ten a.m. please", "Three thirty works for me". Scored as the
     # whole of it, the words after the answer count against every candidate, and the shortest
-    # ("10") loses least. Offered times the free decode missed (benchmarks/time_answers.py, with
+    # ("10") loses least. Offered times the free decode missed (benchmarks/closed_set_answers.py, with
     # the "half past" / "o'clock" candidates): held out 12 -> 23 of 48 right, 16 -> 10 wrong;
     # tuning 6 -> 15 of 18, 1 -> 0.
     return best_clear(score(model, tokenizer, encoded, frames, texts, prefix=True))

@@ -46,7 +46,14 @@ class Expectation:
         free transcript missed (closed_set.py). Empty: the answer space is open (digits, a birth
         date, a name). A yes or no itself is scored from how the answer starts, not from here."""
         if self.kind == "date":
-            return (*WEEKDAYS, "Today", "Tomorrow")
+            # "Next Thursday" scored as "Thursday" starts wrong ("Next" is what was heard first).
+            return (
+                *WEEKDAYS,
+                *(f"Next {d}" for d in WEEKDAYS),
+                *(f"This {d}" for d in WEEKDAYS),
+                "Today",
+                "Tomorrow",
+            )
         if self.kind in ("time", "yes_no") and self.choices:
             # At a confirmation (yes_no): the offered values a caller may change to.
             # "11:30 AM" is often said "eleven thirty"; and a time Whisper would write as digits

@@ -87,6 +87,21 @@ def test_an_offered_time_followed_by_more_words_is_picked(
     assert tr.picked is not None and same_value(tr.picked) == "three thirty", tr
 
 
+# A day said with more around it, missed by the free decode (written as shown).
+DAY_MISSES = [
+    ("This Friday works.", "espeak-ng", "en-029", "friday"),  # "Be private, walk."
+    ("Thursday.", "espeak-ng", "en-029", "thursday"),  # "Don, bitch."
+]
+
+
+@pytest.mark.parametrize(("text", "engine", "voice", "day"), DAY_MISSES)
+def test_a_day_said_with_this_or_next_is_picked(
+    whisper: WhisperAsr, text: str, engine: str, voice: str, day: str
+) -> None:
+    tr = whisper.transcribe_sync(spoken(text, voice, engine=engine), Expectation("date"))
+    assert tr.picked is not None and same_value(tr.picked) == day, tr
+
+
 # Measured misses of the free decode (written as shown), each recovered by pick_yes_no.
 YES_NO_MISSES = [
     ("Sounds good.", "flite", "slt", "yes"),  # "sound good"

@@ -31,6 +31,13 @@ DATES = [
 ]
 
 
+@pytest.mark.parametrize("spoken", ["next August", "Next August.", "in october", "sometime next september"])
+def test_a_month_without_a_day_is_no_date(spoken: str) -> None:
+    # parsedatetime makes "next August" the 1st: a day the caller never said ("Next Thursday"
+    # misheard as "Next August." was offered times on August 1st in a task-success call).
+    assert extract(spoken, "date", now=NOW) is None
+
+
 @pytest.mark.parametrize(("spoken", "expected"), DATES)
 def test_spoken_dates(spoken: str, expected: str) -> None:
     entity = extract(spoken, "date", now=NOW)

@@ -189,9 +189,14 @@ _RELATIVE_HINT = re.compile(
 )
 
 
+# A month named without a day ("next August", "in March"): parsedatetime makes it the 1st, a day
+# nobody said; no date, so the question is asked again.
+_MONTH_ALONE = re.compile(r"\b(?:" + "|".join(m.lower() for m in calendar.month_name if m and m != "May") + r")\b")
+
+
 def _relative_date(norm: str, now: datetime) -> _Found | None:
     m = _RELATIVE_HINT.search(norm)
-    if not m:
+    if not m or (_MONTH_ALONE.search(norm) and not re.search(r"\d", norm)):
         return None
     phrase = re.sub(r"\bthis (?=(mon|tues|wednes|thurs|fri|satur|sun)day)", "", norm)
     phrase = phrase.replace("the day after tomorrow", "in 2 days")

@@ -1,20 +1,20 @@
-"""Offered times said back: how often the closed-set pick recovers one the free decode missed.
+"""Offered times and days said back: how often the closed-set pick recovers one the free decode missed.
 
-    .venv/bin/python benchmarks/time_answers.py [--out benchmarks/results]
+    .venv/bin/python benchmarks/closed_set_answers.py [--out benchmarks/results]
 
-Offered "10 AM or 3:30 PM" (or "9 AM, 11:30 AM or 2 PM"), callers answer in their own words
-("Ten a.m. please", "half past three", "The three thirty one."). Each answer is rendered by
-several TTS voices through the 8 kHz µ-law channel (clean and at 15 dB) and decoded as the live
-agent does (speech.expectation.Expectation("time") with the offered times). Where no hypothesis
-names an offered time, the offered times are scored against the audio two ways:
-- ``whole``: each candidate scored as all that was said, candidates without "half past" /
-  "o'clock" forms (the closed set before 2026-12-07);
+Offered "10 AM or 3:30 PM" (or "9 AM, 11:30 AM or 2 PM"), or asked for a day, callers answer in
+their own words ("Ten a.m. please", "half past three", "Next Thursday."). Each answer is rendered
+by several TTS voices through the 8 kHz µ-law channel (clean and at 15 dB) and decoded as the live
+agent does (speech.expectation.Expectation, "time" with the offered times or "date"). Where no
+hypothesis names a candidate, the candidates are scored against the audio two ways:
+- ``whole``: each candidate scored as all that was said, without the "half past" / "o'clock" /
+  "next" / "this" forms (the closed set before 2026-12-07);
 - ``start``: closed_set.pick as it is now (each candidate scored as how the answer starts, with
-  the "half past" / "o'clock" forms).
-Right: the pick is the time said; wrong: another offered time (the confirmation then catches it).
-Voices flite slt/kal and espeak-ng's default were tuned on; six others held out (looked at once,
-before the "half past" forms were added).
-Writes time_answers.json and .md with the machine it ran on.
+  those forms).
+Right: the pick means what was said; wrong: another candidate (the confirmation then catches it).
+Voices flite slt/kal and espeak-ng's default were tuned on; six others held out (the times looked
+at once before the "half past" forms were added; the days before the "next"/"this" forms).
+Writes closed_set_answers.json and .md with the machine it ran on.
 """
 
 from __future__ import annotations
@@ -37,18 +37,24 @@ from ari_app.testcaller import audio
 from benchmarks.common.machine import heading, machine_info, write_results
 
 REPO = Path(__file__).resolve().parent.parent
-TWO = ("10 AM", "3:30 PM")
-THREE = ("9 AM", "11:30 AM", "2 PM")
+TWO = Expectation("time", None, ("10 AM", "3:30 PM"))
+THREE = Expectation("time", None, ("9 AM", "11:30 AM", "2 PM"))
+DAY = Expectation("date")
 ANSWERS = {
     "tuning": [("Ten a.m. please", TWO, "10"), ("three thirty works for me", TWO, "3:30"),
                ("Let's do eleven thirty", THREE, "11:30"), ("two p.m. please", THREE, "2"),
                ("nine in the morning", THREE, "9"), ("ten o'clock", TWO, "10"),
-               ("The three thirty one.", TWO, "3:30"), ("Eleven thirty is fine.", THREE, "11:30")],
+               ("The three thirty one.", TWO, "3:30"), ("Eleven thirty is fine.", THREE, "11:30"),
+               ("Next Wednesday.", DAY, "next Wednesday"), ("Friday, please.", DAY, "Friday"),
+               ("This Tuesday.", DAY, "Tuesday"), ("next monday would be good", DAY, "next Monday")],
     "held_out": [("Ten a.m.", TWO, "10"), ("Three thirty please.", TWO, "3:30"),
                  ("I'll take the nine o'clock.", THREE, "9"), ("Two in the afternoon.", THREE, "2"),
                  ("Eleven thirty, please.", THREE, "11:30"), ("Ten in the morning, thanks.", TWO, "10"),
-                 ("Nine a.m. would be great.", THREE, "9"), ("half past three", TWO, "3:30")],
+                 ("Nine a.m. would be great.", THREE, "9"), ("half past three", TWO, "3:30"),
+                 ("Next Thursday.", DAY, "next Thursday"), ("Thursday.", DAY, "Thursday"),
+                 ("This Friday works.", DAY, "Friday"), ("How about next Tuesday?", DAY, "next Tuesday")],
 }  # fmt: skip
+NEW_FORMS = ("o'clock", "half past", "Next ", "This ")  # candidate forms added on 2026-12-07
 VOICES = {
     "tuning": [("flite", "slt"), ("flite", "kal"), ("espeak-ng", None)],
     "held_out": [("flite", "awb"), ("flite", "rms"), ("espeak-ng", "en-us+f3"), ("espeak-ng", "en-gb-scotland"),
@@ -72,12 +78,11 @@ def main() -> int:
             row = rows.setdefault(col, {"answers": 0, "free_named": 0, "missed": 0, "whole_right": 0,
                                         "whole_wrong": 0, "start_right": 0, "start_wrong": 0})  # fmt: skip
             for engine, voice in voices:
-                for text, offered, said in ANSWERS[set_name]:
+                for text, expect, said in ANSWERS[set_name]:
                     pcm = audio.synthesize(text, engine, voice=voice)
                     if noisy:
                         pcm = audio.add_noise(audio.with_pauses(pcm, 0.3), SNR_DB, seed=len(text))
                     wire = telephone_channel(np.asarray(pcm, dtype="<i2").tobytes())
-                    expect = Expectation("time", None, offered)
                     tr = asr.transcribe_sync(wire, expect)
                     row["answers"] += 1
                     heard = (tr.text, *(a for a in tr.alternatives if a != tr.picked))
@@ -89,9 +94,7 @@ def main() -> int:
                     feats = short.model.feature_extractor(a16)
                     n = min(feats.shape[-1], FULL_FRAMES)
                     enc = short._encode(feats, n, max(short.context_frames, _tight(n)))
-                    old = [
-                        c for c in expect.candidates if "o'clock" not in c and not c.startswith("half past")
-                    ]
+                    old = [c for c in expect.candidates if not any(f in c for f in NEW_FORMS)]
                     whole = closed_set.best_clear(closed_set.score(short.model, short.tokenizer, enc, n, old))
                     start = closed_set.pick(short.model, short.tokenizer, enc, n, expect.candidates)
                     want = closed_set.same_value(said)
@@ -104,7 +107,9 @@ def main() -> int:
                                  f"{whole.text if whole else None}; start {start.text if start else None}")  # fmt: skip
             print(col, row, flush=True)
     result = {"machine": machine_info(), "rows": rows, "missed_turns": lines}
-    md = heading("Offered times said back: closed-set picks", result, "benchmarks/time_answers.py")
+    md = heading(
+        "Offered times and days said back: closed-set picks", result, "benchmarks/closed_set_answers.py"
+    )
     md += ["| set | answers | named by a free hypothesis | missed | whole: right / wrong | start: right / wrong |",
            "|---|---|---|---|---|---|"]  # fmt: skip
     for col, r in rows.items():
@@ -112,9 +117,9 @@ def main() -> int:
                   f"{r['whole_wrong']} | {r['start_right']} / {r['start_wrong']} |")  # fmt: skip
     md += [
         "",
-        "Wrong: another offered time (read back at the confirmation). Missed turns are listed in the JSON.",
+        "Wrong: another candidate (read back at the confirmation). Missed turns are listed in the JSON.",
     ]
-    write_results(args.out, "time_answers", result, md)
+    write_results(args.out, "closed_set_answers", result, md)
     print("\n".join(md))
     return 0
 
