@@ -191,7 +191,9 @@ _RELATIVE_HINT = re.compile(
 
 # A month named without a day ("next August", "in March"): parsedatetime makes it the 1st, a day
 # nobody said; no date, so the question is asked again.
-_MONTH_ALONE = re.compile(r"\b(?:" + "|".join(m.lower() for m in calendar.month_name if m and m != "May") + r")\b")
+_MONTH_ALONE = re.compile(
+    r"\b(?:" + "|".join(m.lower() for m in calendar.month_name if m and m != "May") + r")\b"
+)
 
 
 def _relative_date(norm: str, now: datetime) -> _Found | None:
