@@ -91,6 +91,15 @@ BIRTH_DATES = [
     ("the fourth of july two thousand five", "2005-07-04"),
     ("february twenty eighth nineteen ninety", "1990-02-28"),
     ("12/25/85", "1985-12-25"),
+    # A spoken year Whisper wrote twice, as measured on telephone audio: the year said is the one
+    # it settled on.
+    ("That 12th of April 1988-85.", "1985-04-12"),  # "nineteen eighty five"
+    ("April 22nd, 1977, 1978.", "1978-04-22"),  # "nineteen seventy eight"
+    ("June 5th, 1594, 84.", "1984-06-05"),  # "nineteen eighty four"
+    ("It's November 2nd, 1950, 8th.", "1958-11-02"),  # "nineteen fifty eight"
+    # ...and what must not be read that way: a year followed by other numbers.
+    ("April 12th 1985, my number is 55 12", "1985-04-12"),
+    ("march 3rd 19 80", "1980-03-03"),
 ]
 
 

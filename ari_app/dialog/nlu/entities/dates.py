@@ -210,12 +210,28 @@ def _relative_date(norm: str, now: datetime) -> _Found | None:
     return _Found(result.date(), m.span(), 0.9)
 
 
+# How Whisper writes a spoken birth year it was unsure of (measured on telephone audio): it starts
+# a year and says it again. "nineteen eighty five" -> "1988-85"; "nineteen seventy eight" ->
+# "1977, 1978"; "nineteen eighty four" -> "1594, 84"; "nineteen fifty eight" -> "1950, 8th". The
+# caller said one year, the last one Whisper settled on. (Commas are gone after numerals().)
+_YEAR_SAID_TWICE = re.compile(r"\b(?:19|20)\d\d[- ]+((?:19|20)\d\d)\b")
+_YEAR_ENDING_AGAIN = re.compile(r"\b(1[5-9]|20)(\d\d)[- ]+(\d\d)\b(?![- ]*\d)")
+_DECADE_THEN_DIGIT = re.compile(r"\b(19\d)0[- ]+(\d)(?:st|nd|rd|th)?\b(?![- ]*\d)")
+
+
+def _settled_year(norm: str) -> str:
+    """The year a caller said, where Whisper wrote it twice (see above)."""
+    norm = _YEAR_SAID_TWICE.sub(r"\1", norm)
+    norm = _YEAR_ENDING_AGAIN.sub(lambda m: ("19" if m.group(1) < "19" else m.group(1)) + m.group(3), norm)
+    return _DECADE_THEN_DIGIT.sub(r"\1\2", norm)
+
+
 def extract_date_time(text: str, want: str, now: datetime | None = None) -> Entity | None:
     """``want`` is "date", "time", "datetime" or "date_of_birth" (a past date, spoken year)."""
     now = now or datetime.now()
     norm = numerals(text)
     if want == "date_of_birth":
-        found = find_date(norm, now, prefer_future=False)
+        found = find_date(_settled_year(norm), now, prefer_future=False)
         if not found or not isinstance(found.value, date) or found.value > now.date():
             return None
         # A birth date without a year is incomplete: low confidence so the engine asks again.
