@@ -11,7 +11,8 @@ hypothesis names a candidate, the candidates are scored against the audio two wa
   "next" / "this" forms (the closed set before 2026-12-07);
 - ``start``: closed_set.pick as it is now (each candidate scored as how the answer starts, with
   those forms).
-Right: the pick means what was said; wrong: another candidate (the confirmation then catches it).
+Right: the pick means what was said; wrong: another candidate (the confirmation then catches it);
+forced: a pick from a turn that was no answer ("What times do you have?").
 Voices flite slt/kal and espeak-ng's default were tuned on; six others held out (the times looked
 at once before the "half past" forms were added; the days before the "next"/"this" forms).
 Writes closed_set_answers.json and .md with the machine it ran on.
@@ -54,6 +55,17 @@ ANSWERS = {
                  ("Next Thursday.", DAY, "next Thursday"), ("Thursday.", DAY, "Thursday"),
                  ("This Friday works.", DAY, "Friday"), ("How about next Tuesday?", DAY, "next Tuesday")],
 }  # fmt: skip
+# Turns that are no answer at all: a pick from one is a wrong answer forced on the caller. The
+# tuning ones set closed_set.MIN_TOKEN_LOGPROB; the held-out ones were written after.
+OTHER_TURNS = {
+    "tuning": [("Actually, make that Wednesday.", TWO), ("What times do you have?", TWO),
+               ("Can I talk to someone?", THREE), ("I'm not sure.", TWO), ("Sorry, what was that?", THREE),
+               ("Do you have anything later?", TWO), ("Hold on a second.", DAY), ("Can I talk to someone?", DAY),
+               ("I'm not sure.", DAY)],
+    "held_out": [("Um, let me check my calendar.", TWO), ("Could you repeat the times?", THREE),
+                 ("Which doctor is that with?", TWO), ("Is there anything on Saturday?", THREE),
+                 ("Why do I need to move it?", DAY), ("Let me think about it.", DAY)],
+}  # fmt: skip
 NEW_FORMS = ("o'clock", "half past", "Next ", "This ")  # candidate forms added on 2026-12-07
 VOICES = {
     "tuning": [("flite", "slt"), ("flite", "kal"), ("espeak-ng", None)],
@@ -76,20 +88,22 @@ def main() -> int:
         for noisy in (False, True):
             col = f"{set_name}{' 15dB' if noisy else ''}"
             row = rows.setdefault(col, {"answers": 0, "free_named": 0, "missed": 0, "whole_right": 0,
-                                        "whole_wrong": 0, "start_right": 0, "start_wrong": 0})  # fmt: skip
+                                        "whole_wrong": 0, "start_right": 0, "start_wrong": 0, "other_turns": 0,
+                                        "other_named": 0, "other_unnamed": 0, "whole_forced": 0, "start_forced": 0})  # fmt: skip
             for engine, voice in voices:
-                for text, expect, said in ANSWERS[set_name]:
+                turns = [*ANSWERS[set_name], *((t, e, None) for t, e in OTHER_TURNS[set_name])]
+                for text, expect, said in turns:
                     pcm = audio.synthesize(text, engine, voice=voice)
                     if noisy:
                         pcm = audio.add_noise(audio.with_pauses(pcm, 0.3), SNR_DB, seed=len(text))
                     wire = telephone_channel(np.asarray(pcm, dtype="<i2").tobytes())
                     tr = asr.transcribe_sync(wire, expect)
-                    row["answers"] += 1
+                    row["answers" if said else "other_turns"] += 1
                     heard = (tr.text, *(a for a in tr.alternatives if a != tr.picked))
                     if any(closed_set.names_one(h, expect.candidates) for h in heard):
-                        row["free_named"] += 1
+                        row["free_named" if said else "other_named"] += 1
                         continue
-                    row["missed"] += 1
+                    row["missed" if said else "other_unnamed"] += 1
                     a16 = resample(pcm_to_float(wire), 8000, 16000)
                     feats = short.model.feature_extractor(a16)
                     n = min(feats.shape[-1], FULL_FRAMES)
@@ -97,9 +111,11 @@ def main() -> int:
                     old = [c for c in expect.candidates if not any(f in c for f in NEW_FORMS)]
                     whole = closed_set.best_clear(closed_set.score(short.model, short.tokenizer, enc, n, old))
                     start = closed_set.pick(short.model, short.tokenizer, enc, n, expect.candidates)
-                    want = closed_set.same_value(said)
+                    want = closed_set.same_value(said) if said else None
                     for name, got in (("whole", whole), ("start", start)):
-                        if got is not None:
+                        if got is not None and want is None:
+                            row[f"{name}_forced"] += 1
+                        elif got is not None:
                             row[
                                 f"{name}_{'right' if closed_set.same_value(got.text) == want else 'wrong'}"
                             ] += 1
@@ -110,14 +126,17 @@ def main() -> int:
     md = heading(
         "Offered times and days said back: closed-set picks", result, "benchmarks/closed_set_answers.py"
     )
-    md += ["| set | answers | named by a free hypothesis | missed | whole: right / wrong | start: right / wrong |",
-           "|---|---|---|---|---|---|"]  # fmt: skip
+    md += ["| set | answers | named by a free hypothesis | missed | whole: right / wrong | start: right / wrong "
+           "| other turns (not named) | whole: forced | start: forced |",
+           "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for col, r in rows.items():
         md.append(f"| {col} | {r['answers']} | {r['free_named']} | {r['missed']} | {r['whole_right']} / "
-                  f"{r['whole_wrong']} | {r['start_right']} / {r['start_wrong']} |")  # fmt: skip
+                  f"{r['whole_wrong']} | {r['start_right']} / {r['start_wrong']} | {r['other_turns']} "
+                  f"({r['other_unnamed']}) | {r['whole_forced']} | {r['start_forced']} |")  # fmt: skip
     md += [
         "",
-        "Wrong: another candidate (read back at the confirmation). Missed turns are listed in the JSON.",
+        "Wrong: another candidate (read back at the confirmation). Forced: a turn that was no answer "
+        '("What times do you have?") given a candidate. Missed turns are listed in the JSON.',
     ]
     write_results(args.out, "closed_set_answers", result, md)
     print("\n".join(md))
