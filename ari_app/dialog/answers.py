@@ -130,9 +130,16 @@ def _raise(msg: str) -> Any:
 
 
 def from_text(
-    slot: Slot, text: str, nlu: Understanding, choices: Sequence[str] | None, now: datetime | None
+    slot: Slot,
+    text: str,
+    nlu: Understanding,
+    choices: Sequence[str] | None,
+    now: datetime | None,
+    *,
+    birth: bool = False,
 ) -> Entity | None:
-    """A spoken answer, extracted for this slot's type (None when nothing fits)."""
+    """A spoken answer, extracted for this slot's type (None when nothing fits). ``birth``: the
+    slot is a date of birth (filling.is_birth_date): a past date, with a spoken year's repairs."""  # fmt: skip
     if slot.type == "text":
         return Entity("text", text.strip(), text, 1.0)
     if slot.type == "yes_no":
@@ -150,7 +157,9 @@ def from_text(
         if ent is None and (picked := match_choice(text, choices or [])):
             ent = Entity("choice", picked, text, 0.8)
         return ent
-    return nlu.extract(text, slot.type, choices=choices, now=now)
+    return nlu.extract(
+        text, "date_of_birth" if birth and slot.type == "date" else slot.type, choices=choices, now=now
+    )
 
 
 def validate(slot: Slot, value: Any, choices: Sequence[str] | None) -> Any:

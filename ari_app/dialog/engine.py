@@ -22,7 +22,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ari_app.dialog.answers import Rejected, Understanding, from_text, match_choice, validate
-from ari_app.dialog.filling import Heard, fill_given_slots, grouped, read_keyed, read_spoken, unsure_number
+from ari_app.dialog.filling import (
+    Heard,
+    fill_given_slots,
+    grouped,
+    is_birth_date,
+    read_keyed,
+    read_spoken,
+    unsure_number,
+)
 from ari_app.dialog.flows import Goto, PatternOverride
 from ari_app.dialog.graph import EXIT, following
 from ari_app.dialog.loader import FlowSet
@@ -221,7 +229,9 @@ class DialogEngine(IntentRouter):
         slot = self.flow(frame).slots[frame.slot]
         if slot.type == "text":
             return False
-        ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
+        ent = from_text(
+            slot, text, self.nlu, self.choices(slot, frame), self.now(), birth=is_birth_date(frame.slot, slot)
+        )
         try:
             return ent is not None and validate(slot, ent.value, self.choices(slot, frame)) is not None
         except Rejected:
@@ -458,7 +468,9 @@ class DialogEngine(IntentRouter):
         ]
         for name in sorted(candidates, key=rank):
             slot = flow.slots[name]
-            ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
+            ent = from_text(
+                slot, text, self.nlu, self.choices(slot, frame), self.now(), birth=is_birth_date(name, slot)
+            )
             if ent is None:
                 continue
             try:

@@ -64,7 +64,7 @@ def fill_given_slots(
         # Which of two dates is this? And "last month" is no date of birth: dates need their cue.
         if (kinds[kind] > 1 or kind == "date") and not _cue_words(name, slot) & said:
             continue
-        ent = from_text(slot, text, nlu, choices_of(slot, frame), now)
+        ent = from_text(slot, text, nlu, choices_of(slot, frame), now, birth=is_birth_date(name, slot))
         if ent is None:
             continue
         try:
@@ -214,7 +214,7 @@ def read_spoken(
     now: datetime,
 ) -> Heard:
     """What one transcript gives the slot. No side effects: the engine picks among hypotheses."""
-    ent = from_text(slot, text, nlu, choices, now)
+    ent = from_text(slot, text, nlu, choices, now, birth=is_birth_date(name, slot))
     value = ent.value if ent is not None else None
     want = expected_digits(slot)
     read_back = partial = None

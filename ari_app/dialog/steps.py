@@ -265,7 +265,14 @@ class StepRunner:
         if text:  # every slot the opening sentence already gives: its question is skipped
             for slot_name, slot in self.flowset.flows[name].slots.items():
                 if slot.prefill and slot.type != "text" and slot_name not in frame.slots:
-                    ent = from_text(slot, text, self.nlu, self.choices(slot, frame), self.now())
+                    ent = from_text(
+                        slot,
+                        text,
+                        self.nlu,
+                        self.choices(slot, frame),
+                        self.now(),
+                        birth=is_birth_date(slot_name, slot),
+                    )
                     if ent is not None:
                         try:
                             frame.slots[slot_name] = validate(slot, ent.value, self.choices(slot, frame))
