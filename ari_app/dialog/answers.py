@@ -139,7 +139,7 @@ def from_text(
     birth: bool = False,
 ) -> Entity | None:
     """A spoken answer, extracted for this slot's type (None when nothing fits). ``birth``: the
-    slot is a date of birth (filling.is_birth_date): a past date, with a spoken year's repairs."""  # fmt: skip
+    slot is a date of birth (filling.is_birth_date): a past date, with a spoken year's repairs."""
     if slot.type == "text":
         return Entity("text", text.strip(), text, 1.0)
     if slot.type == "yes_no":

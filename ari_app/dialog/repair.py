@@ -52,7 +52,7 @@ _NO = re.compile(
 
 # "Anything else?" -> "That's all": a no in that context only ("that's it" elsewhere is a yes).
 _DONE = re.compile(
-    # "Know, that's it": Whisper's "no" when the prompt talked of what we help with.
+    # "Know that's it.": how Whisper wrote a "No, that's it." on a held-out task-success call.
     r"^\W*(?:(?:(?:no|nope|know)\W+)?(?:that'?s|that\s+is|that\s+will\s+be|that'?ll\s+be)\s+(?:all|it|everything)"
     r"|nothing\s+(?:else|more)|i'?m\s+(?:good|done|fine|all\s+set)|all\s+set|we'?re\s+(?:good|done))\b",
     re.I,
