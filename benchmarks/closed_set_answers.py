@@ -24,17 +24,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ari_app.speech import closed_set
 from ari_app.speech.asr import WhisperAsr
 from ari_app.speech.audio import pcm_to_float, resample
-from ari_app.speech.evaluation import telephone_channel
 from ari_app.speech.expectation import Expectation
 from ari_app.speech.whisper_short import FULL_FRAMES, _tight
-from ari_app.testcaller import audio
+from benchmarks.common.caller_audio import on_the_line
 from benchmarks.common.machine import heading, machine_info, write_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,10 +90,7 @@ def main() -> int:
             for engine, voice in voices:
                 turns = [*ANSWERS[set_name], *((t, e, None) for t, e in OTHER_TURNS[set_name])]
                 for text, expect, said in turns:
-                    pcm = audio.synthesize(text, engine, voice=voice)
-                    if noisy:
-                        pcm = audio.add_noise(audio.with_pauses(pcm, 0.3), SNR_DB, seed=len(text))
-                    wire = telephone_channel(np.asarray(pcm, dtype="<i2").tobytes())
+                    wire = on_the_line(text, engine, voice, SNR_DB if noisy else None)
                     tr = asr.transcribe_sync(wire, expect)
                     row["answers" if said else "other_turns"] += 1
                     heard = (tr.text, *(a for a in tr.alternatives if a != tr.picked))

@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,9 +33,8 @@ from ari_app.dialog.engine import DialogEngine
 from ari_app.dialog.loader import load_flows
 from ari_app.dialog.nlu import build_understanding
 from ari_app.speech.asr import WhisperAsr
-from ari_app.speech.evaluation import telephone_channel
 from ari_app.speech.expectation import Expectation
-from ari_app.testcaller import audio
+from benchmarks.common.caller_audio import on_the_line
 from benchmarks.common.machine import heading, machine_info, write_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,10 +92,7 @@ def main() -> int:
             col = f"{set_name}{' 15dB' if noisy else ''}"
             for engine_name, voice in voices:
                 for text, want in cases:
-                    pcm = audio.synthesize(text, engine_name, voice=voice)
-                    if noisy:
-                        pcm = audio.add_noise(audio.with_pauses(pcm, 0.3), SNR_DB, seed=len(text))
-                    wire = telephone_channel(np.asarray(pcm, dtype="<i2").tobytes())
+                    wire = on_the_line(text, engine_name, voice, SNR_DB if noisy else None)
                     got = {}
                     for mode, expect in (("none", None), ("prompt", menu)):
                         t0 = time.perf_counter()

@@ -20,16 +20,14 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ari_app.dialog.nlu import build_understanding
 from ari_app.speech.asr import WhisperAsr
-from ari_app.speech.evaluation import telephone_channel
 from ari_app.speech.expectation import Expectation
-from ari_app.testcaller import audio
+from benchmarks.common.caller_audio import on_the_line
 from benchmarks.common.machine import machine_info
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,10 +39,7 @@ SNR_DB = 15.0
 
 
 def render(text: str, engine: str, voice: str | None, noisy: bool) -> bytes:
-    pcm = audio.synthesize(text, engine, voice=voice)
-    if noisy:
-        pcm = audio.add_noise(audio.with_pauses(pcm, 0.3), SNR_DB, seed=len(text))
-    return telephone_channel(np.asarray(pcm, dtype="<i2").tobytes())
+    return on_the_line(text, engine, voice, SNR_DB if noisy else None)
 
 
 def main() -> int:
