@@ -29,7 +29,14 @@ from tests.stack.agent_proc import (
     running_fleet,
     wait_for_record,
 )
-from tests.stack.test_transfer import CALLER_TONE_HZ, DOB_FORMS, hears_tone, tone, wait_for
+from tests.stack.test_transfer import (
+    BIRTH_YEAR,
+    CALLER_TONE_HZ,
+    DOB_FORMS,
+    hears_tone,
+    tone,
+    wait_for,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -84,8 +91,9 @@ async def test_a_takeover_resumes_with_the_encrypted_values_and_nothing_leaks(
     prefix = fleet.store.keys.prefix
     stored = await values_of(redis, [k async for k in redis.scan_iter(match=f"{prefix}:*")])
     assert stored, "nothing of the call was found in Redis to scan"
-    for form in (*DOB_FORMS, "1985"):
+    for form in DOB_FORMS:
         assert form.encode() not in stored, f"{form!r} is in Redis in clear"
+    assert not BIRTH_YEAR.search(stored.decode("utf-8", "replace")), "the birth year is in Redis in clear"
     frames = rec.conversation_state["frames"]
     assert all(str(v).startswith("enc:") for f in frames for v in f.get("results", {}).values()), (
         "a tool result (the customer record) is stored in clear"
@@ -97,9 +105,11 @@ async def test_a_takeover_resumes_with_the_encrypted_values_and_nothing_leaks(
     assert "call." in logs and "takeover" in logs, "no log lines were captured to scan"
     iva = {k: v for k, v in agent.headers.items() if k.lower().startswith("x-iva-")}
     assert iva.get("X-IVA-Session") == sid or agent.header("X-IVA-Session") == sid, iva
-    for form in (*DOB_FORMS, "1985"):
+    for form in DOB_FORMS:
         assert form not in logs, f"{form!r} in an agent's log"
         assert not any(form in v for v in iva.values()), f"{form!r} in the SIP headers {iva}"
+    assert not BIRTH_YEAR.search(logs), "the birth year is in an agent's log"
+    assert not any(BIRTH_YEAR.search(v) for v in iva.values()), f"the birth year in the SIP headers {iva}"
 
     # the TTS cache: no line rendered for this caller (their name, a read-back, the whisper)
     tts = make_tts(settings.speech.tts, settings.speech.cache_dir)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from urllib.parse import urlparse
@@ -149,6 +150,9 @@ def call_task(settings: Settings, script: Sequence[Step], listen_s: float = 0.0)
 # What the caller's date of birth could look like where it leaked (not bare digits: a timestamp
 # in Redis may hold "1985" by chance).
 DOB_FORMS = ("1985-04-12", "04-12-1985", "04/12/1985", "April 12", "April twelfth", "nineteen eighty")
+# The year alone, as a number of its own: not the digits inside a timestamp ("08.481985",
+# "1796682505.7198524"), which CI once matched.
+BIRTH_YEAR = re.compile(r"(?<![\d.])1985(?!\d)")
 
 
 async def redis_dump(svc: Service, sid: str) -> bytes:
@@ -227,8 +231,9 @@ async def test_warm_transfer_connects_caller_and_agent_with_context(svc, setting
     summary = agent.header("X-IVA-Summary") or ""
     assert "Caller asked for a person" in summary and "5551234567" in summary, summary
     iva = {k: v for k, v in agent.headers.items() if k.lower().startswith("x-iva-")}
-    for secret in (*DOB_FORMS, "1985", "0412", "dob", "****"):
+    for secret in (*DOB_FORMS, "0412", "dob", "****"):
         assert not any(secret in v for v in iva.values()), f"{secret!r} in SIP headers {iva}"
+    assert not any(BIRTH_YEAR.search(v) for v in iva.values()), f"the birth year in SIP headers {iva}"
     link = agent.header("X-IVA-Link") or ""  # this call's agent page, signed and expiring
     assert links.verify(sid, link, TOKEN) and not links.verify("another-call", link, TOKEN)
 
@@ -274,9 +279,9 @@ async def test_warm_transfer_connects_caller_and_agent_with_context(svc, setting
         assert secret not in metrics_text, f"{secret!r} in /metrics"
     assert ctx["session_id"] == sid and ctx["reason"] == "caller_request"
     assert ctx["transfer"]["outcome"] == "connected" and ctx["caller"]["number"] == CALLER_ID
-    assert ctx["slots"]["phone"] == "5551234567" and "1985" not in json.dumps(ctx["slots"])
+    assert ctx["slots"]["phone"] == "5551234567" and not BIRTH_YEAR.search(json.dumps(ctx["slots"]))
     assert any("person" in (t["text"] or "").lower() for t in ctx["transcript"]), ctx["transcript"]
-    assert "1985" not in json.dumps(ctx), "the agent page shows the date of birth"
+    assert not BIRTH_YEAR.search(json.dumps(ctx)), "the agent page shows the date of birth"
 
     # nothing the caller said that is sensitive is readable anywhere we keep things
     assert rec.conversation_state, "no dialogue state stored"
