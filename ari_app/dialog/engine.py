@@ -27,6 +27,7 @@ from ari_app.dialog.filling import (
     fill_given_slots,
     grouped,
     is_birth_date,
+    moved_date,
     read_keyed,
     read_spoken,
     unsure_number,
@@ -347,7 +348,7 @@ class DialogEngine(IntentRouter):
             if slot.type == "text" or from_text(slot, text, self.nlu, choices, self.now()) is None:
                 return await self._skip(state, frame, name, out)
         if digits:
-            heard = read_keyed(name, slot, digits, choices, self.now())
+            heard = read_keyed(name, slot, frame, digits, choices, self.now())
         else:
             # The first hypothesis the slot's validator accepts: the ASR's best, else an alternative.
             tries = [
@@ -474,7 +475,7 @@ class DialogEngine(IntentRouter):
             if ent is None:
                 continue
             try:
-                value = validate(slot, ent.value, self.choices(slot, frame))
+                value = moved_date(slot, frame, validate(slot, ent.value, self.choices(slot, frame)), text)
             except Rejected:
                 continue
             frame.slots[name] = value

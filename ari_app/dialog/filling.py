@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, keys_a_date, validate
@@ -182,6 +182,30 @@ def is_birth_date(name: str, slot: Slot) -> bool:
     return slot.type == "date_of_birth" or "birth" in _cue_words(name, slot)
 
 
+_WEEKDAY = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.IGNORECASE)
+# A date said in full: a number, a month, or "this" (Thursday).
+_NAMES_THE_DATE = re.compile(
+    r"\d|\b(?:january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|this|today|tomorrow)\b",
+    re.IGNORECASE,
+)
+SAME_DAY_AGAIN = "That's the day you have already. Which other day would you like?"
+
+
+def moved_date(slot: Slot, frame: Frame, value: Any, text: str) -> Any:
+    """A new date for one that must change (``differs_from``). "Thursday" when the appointment
+    is this Thursday means the Thursday after: nobody moves a thing to the day it is on. The same
+    date said in full ("December 10th", "this Thursday", keyed) is asked again: raises Rejected."""
+    if not slot.differs_from or not isinstance(value, str):
+        return value
+    current = str(frame.result_at(slot.differs_from) or "")[:10]
+    if value != current:
+        return value
+    if _WEEKDAY.search(text) and not _NAMES_THE_DATE.search(text):
+        return (date.fromisoformat(value) + timedelta(days=7)).isoformat()
+    raise Rejected(SAME_DAY_AGAIN, asks=True)
+
+
 @dataclass(frozen=True)
 class Heard:
     """One answer (a hypothesis or a key entry) read as the open slot's value."""
@@ -195,11 +219,16 @@ class Heard:
 
 
 def read_keyed(
-    name: str, slot: Slot, digits: str, choices: Sequence[str] | None, now: datetime | None = None
+    name: str,
+    slot: Slot,
+    frame: Frame,
+    digits: str,
+    choices: Sequence[str] | None,
+    now: datetime | None = None,
 ) -> Heard:
     try:
         value = from_digits(slot, digits, choices, now, birth=is_birth_date(name, slot))
-        return Heard(digits, validate(slot, value, choices))
+        return Heard(digits, moved_date(slot, frame, validate(slot, value, choices), ""))
     except Rejected as e:
         return Heard(digits, rejected=str(e), asks=e.asks)
 
@@ -225,7 +254,7 @@ def read_spoken(
     if value is None:
         return Heard(text, read_back=read_back, partial=partial)
     try:
-        value = validate(slot, value, choices)
+        value = moved_date(slot, frame, validate(slot, value, choices), text)
         if is_birth_date(name, slot) and str(value) > now.date().isoformat():
             raise Rejected("That date is still to come. What's your date of birth?", asks=True)
     except Rejected as e:

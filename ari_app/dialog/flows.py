@@ -64,6 +64,9 @@ class Slot(_Model):
     label: str | None = None  # how the agent names it ("your date of birth")
     validation: Validation | None = None
     choices_from: str | None = None  # e.g. "slots.times": choices offered by a tool result
+    # A date that must change from a tool result's ("appt.date"): a weekday alone that lands on
+    # it means that weekday a week on; the same date said in full is asked again.
+    differs_from: str | None = None
     max_retries: int = Field(default=3, ge=1)
     on_failure: FailureAction = "transfer"
     sensitive: bool = False

@@ -134,10 +134,11 @@ def _check_flow(name: str, flow: Flow, fs: FlowSet, origin: str) -> list[str]:
         where = f"{base}.slots.{sname}"
         if isinstance(slot.on_failure, Goto):
             target(slot.on_failure.goto, f"{where}.on_failure.goto")
-        if slot.choices_from and slot.choices_from.split(".")[0] not in results:
-            problems.append(
-                f"{where}.choices_from: {slot.choices_from!r} does not start with a tool result name"
-            )
+        for key, path in (("choices_from", slot.choices_from), ("differs_from", slot.differs_from)):
+            if path and path.split(".")[0] not in results:
+                problems.append(f"{where}.{key}: {path!r} does not start with a tool result name")
+        if slot.differs_from and slot.type != "date":
+            problems.append(f"{where}.differs_from: only a date slot can be told what to differ from")
         if slot.validation and slot.validation.regex:
             try:
                 re.compile(slot.validation.regex)

@@ -114,6 +114,14 @@ class Frame:
     # waiting for the caller's yes before it fills its slot (awaiting == "confirm_value").
     tentative: dict[str, str] = field(default_factory=dict)
 
+    def result_at(self, path: str) -> Any:
+        """A tool result's field by its dotted path ("slots.times", "appt.date"); None if absent."""
+        root, *rest = path.split(".")
+        value: Any = self.results.get(root)
+        for key in rest:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
 
 @dataclass
 class ConversationState:

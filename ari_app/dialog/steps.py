@@ -125,10 +125,7 @@ class StepRunner:
 
     def choices(self, slot: Slot, frame: Frame) -> list[str] | None:
         if slot.choices_from:
-            root, *rest = slot.choices_from.split(".")
-            value: Any = frame.results.get(root)
-            for key in rest:
-                value = value.get(key) if isinstance(value, dict) else None
+            value = frame.result_at(slot.choices_from)
             return [str(v) for v in value] if isinstance(value, list) else []
         if slot.validation and slot.validation.choices:
             return slot.validation.choices

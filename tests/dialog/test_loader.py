@@ -30,6 +30,10 @@ def test_semantic_problems_all_reported_with_paths():
     assert "flows.reschedule.steps[3].args.b: not an argument of tool 'lookup'" in text
     assert "undefined name 'ghost'" in text
     assert "flows.reschedule.steps[4].branch[0].goto: unknown step 'nowhere'" in text
+    assert (
+        "flows.reschedule.slots.date.differs_from: 'booking.date' does not start with a tool result" in text
+    )
+    assert "flows.reschedule.slots.code.differs_from: only a date slot" in text
 
 
 def test_unreachable_and_trapped_steps():
@@ -38,6 +42,8 @@ def test_unreachable_and_trapped_steps():
         path.read_text()
         .replace("      - collect: missing_slot\n", "")
         .replace("      - call: nope_tool\n", "")
+        .replace(", differs_from: booking.date", "")
+        .replace('      code: {type: digits, prompt: "Code?", differs_from: lookup.code}\n', "")
     )
     fixed = fixed.replace(', b: "{ghost}"', "").replace("goto: nowhere", "goto: loop")
     tmp = BAD.parent / "tmp_fixed.yaml"
