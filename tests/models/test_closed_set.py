@@ -87,6 +87,14 @@ def test_an_offered_time_followed_by_more_words_is_picked(
     assert tr.picked is not None and same_value(tr.picked) == "three thirty", tr
 
 
+def test_a_short_time_that_wins_by_a_mile_is_picked_below_the_token_floor(whisper: WhisperAsr) -> None:
+    # "Ten a.m." written "Spin it in.": -7.6 per token, but 11 ahead of "3:30 PM" (closed_set.WIDE_MARGIN)
+    tr = whisper.transcribe_sync(
+        spoken("Ten a.m.", "en-029", engine="espeak-ng"), Expectation("time", None, ("10 AM", "3:30 PM"))
+    )
+    assert tr.picked is not None and same_value(tr.picked) == same_value("10 AM"), tr
+
+
 # A day said with more around it, missed by the free decode (written as shown).
 DAY_MISSES = [
     ("This Friday works.", "espeak-ng", "en-029", None),  # "Be private, walk."
