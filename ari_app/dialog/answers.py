@@ -25,6 +25,23 @@ class Understanding(Protocol):
     ) -> Entity | None: ...
 
 
+_LABEL_NOISE = {"your", "the", "a", "an", "of", "on", "number", "date", "account", "for", "to"}
+_SYNONYMS = {"birth": {"born", "birthday"}, "phone": {"cell", "mobile", "telephone"}}
+
+
+def cue_words(name: str, slot: Slot) -> set[str]:
+    """Words a caller uses to name this slot: its label's and name's, with synonyms ("born")."""
+    words = set(re.findall(r"[a-z]+", f"{slot.label or ''} {name.replace('_', ' ')}".lower())) - _LABEL_NOISE
+    for w in list(words):
+        words |= _SYNONYMS.get(w, set())
+    return words
+
+
+def is_birth_date(name: str, slot: Slot) -> bool:
+    """A date of birth, by type or by name ("dob: {type: date, label: your date of birth}")."""
+    return slot.type == "date_of_birth" or "birth" in cue_words(name, slot)
+
+
 class Rejected(ValueError):
     """The answer was understood but breaks the slot's rules; the message is said to the caller.
     ``asks``: the message already asks again (no reprompt after it)."""
@@ -130,16 +147,15 @@ def _raise(msg: str) -> Any:
 
 
 def from_text(
+    name: str,
     slot: Slot,
     text: str,
     nlu: Understanding,
     choices: Sequence[str] | None,
     now: datetime | None,
-    *,
-    birth: bool = False,
 ) -> Entity | None:
-    """A spoken answer, extracted for this slot's type (None when nothing fits). ``birth``: the
-    slot is a date of birth (filling.is_birth_date): a past date, with a spoken year's repairs."""
+    """A spoken answer, extracted for slot ``name``'s type (None when nothing fits). A date of
+    birth (is_birth_date) is read as a past date, with a spoken year's repairs."""
     if slot.type == "text":
         return Entity("text", text.strip(), text, 1.0)
     if slot.type == "yes_no":
@@ -158,7 +174,10 @@ def from_text(
             ent = Entity("choice", picked, text, 0.8)
         return ent
     return nlu.extract(
-        text, "date_of_birth" if birth and slot.type == "date" else slot.type, choices=choices, now=now
+        text,
+        "date_of_birth" if slot.type == "date" and is_birth_date(name, slot) else slot.type,
+        choices=choices,
+        now=now,
     )
 
 

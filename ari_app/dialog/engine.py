@@ -26,7 +26,6 @@ from ari_app.dialog.filling import (
     Heard,
     fill_given_slots,
     grouped,
-    is_birth_date,
     moved_date,
     read_keyed,
     read_spoken,
@@ -230,9 +229,7 @@ class DialogEngine(IntentRouter):
         slot = self.flow(frame).slots[frame.slot]
         if slot.type == "text":
             return False
-        ent = from_text(
-            slot, text, self.nlu, self.choices(slot, frame), self.now(), birth=is_birth_date(frame.slot, slot)
-        )
+        ent = from_text(frame.slot, slot, text, self.nlu, self.choices(slot, frame), self.now())
         try:
             return ent is not None and validate(slot, ent.value, self.choices(slot, frame)) is not None
         except Rejected:
@@ -345,7 +342,7 @@ class DialogEngine(IntentRouter):
         slot = self.flow(frame).slots[name]
         choices = self.choices(slot, frame)
         if cues.skip and text and not digits:
-            if slot.type == "text" or from_text(slot, text, self.nlu, choices, self.now()) is None:
+            if slot.type == "text" or from_text(name, slot, text, self.nlu, choices, self.now()) is None:
                 return await self._skip(state, frame, name, out)
         if digits:
             heard = read_keyed(name, slot, frame, digits, choices, self.now())
@@ -469,9 +466,7 @@ class DialogEngine(IntentRouter):
         ]
         for name in sorted(candidates, key=rank):
             slot = flow.slots[name]
-            ent = from_text(
-                slot, text, self.nlu, self.choices(slot, frame), self.now(), birth=is_birth_date(name, slot)
-            )
+            ent = from_text(name, slot, text, self.nlu, self.choices(slot, frame), self.now())
             if ent is None:
                 continue
             try:

@@ -17,25 +17,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ari_app.dialog.answers import Rejected, Understanding, from_digits, from_text, keys_a_date, validate
+from ari_app.dialog.answers import (
+    Rejected,
+    Understanding,
+    cue_words,
+    from_digits,
+    from_text,
+    is_birth_date,
+    keys_a_date,
+    validate,
+)
 from ari_app.dialog.flows import Flow, Slot
 from ari_app.dialog.state import Frame
 
 # Types a value can be taken for without being asked: unambiguous enough in free speech.
 _CROSS_FILL_TYPES = {"digits", "date", "date_of_birth", "time", "number", "amount", "name"}
 _SAME_KIND = {"date_of_birth": "date"}
-_LABEL_NOISE = {"your", "the", "a", "an", "of", "on", "number", "date", "account", "for", "to"}
-_SYNONYMS = {"birth": {"born", "birthday"}, "phone": {"cell", "mobile", "telephone"}}
 _DIGITS_REGEX = re.compile(r"^(?:\[0-9\]|\\d)\{(\d+)\}$")
 
 ChoicesOf = Callable[[Slot, Frame], Sequence[str] | None]
-
-
-def _cue_words(name: str, slot: Slot) -> set[str]:
-    words = set(re.findall(r"[a-z]+", f"{slot.label or ''} {name.replace('_', ' ')}".lower())) - _LABEL_NOISE
-    for w in list(words):
-        words |= _SYNONYMS.get(w, set())
-    return words
 
 
 def fill_given_slots(
@@ -62,9 +62,9 @@ def fill_given_slots(
             continue
         kind = _SAME_KIND.get(slot.type, slot.type)
         # Which of two dates is this? And "last month" is no date of birth: dates need their cue.
-        if (kinds[kind] > 1 or kind == "date") and not _cue_words(name, slot) & said:
+        if (kinds[kind] > 1 or kind == "date") and not cue_words(name, slot) & said:
             continue
-        ent = from_text(slot, text, nlu, choices_of(slot, frame), now, birth=is_birth_date(name, slot))
+        ent = from_text(name, slot, text, nlu, choices_of(slot, frame), now)
         if ent is None:
             continue
         try:
@@ -86,7 +86,7 @@ def near_miss_digits(
         want = expected_digits(slot)
         if name in frame.slots or not want or want < NEAR_MISS_MIN_DIGITS:
             continue
-        ent = from_text(slot, text, nlu, None, now)
+        ent = from_text(name, slot, text, nlu, None, now)
         got = str(ent.value) if ent is not None else ""
         if got.isdigit() and len(got) != want and want - 2 <= len(got) <= want + 1:
             found[name] = got
@@ -178,10 +178,6 @@ def keypad_hint(name: str, slot: Slot) -> str | None:
     return None
 
 
-def is_birth_date(name: str, slot: Slot) -> bool:
-    return slot.type == "date_of_birth" or "birth" in _cue_words(name, slot)
-
-
 _WEEKDAY = re.compile(r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.IGNORECASE)
 # A date said in full: a number, a month, or "this" (Thursday).
 _NAMES_THE_DATE = re.compile(
@@ -243,7 +239,7 @@ def read_spoken(
     now: datetime,
 ) -> Heard:
     """What one transcript gives the slot. No side effects: the engine picks among hypotheses."""
-    ent = from_text(slot, text, nlu, choices, now, birth=is_birth_date(name, slot))
+    ent = from_text(name, slot, text, nlu, choices, now)
     value = ent.value if ent is not None else None
     want = expected_digits(slot)
     read_back = partial = None

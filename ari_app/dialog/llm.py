@@ -306,7 +306,7 @@ def slot_value(engine: DialogEngine, frame: Frame, name: str, raw: str) -> Any:
     """The LLM's value through the slot's own extraction and validation; None if it fails."""
     slot = engine.flowset.flows[frame.flow].slots[name]
     choices = engine.choices(slot, frame)
-    ent = from_text(slot, raw, engine.nlu, choices, engine.now())
+    ent = from_text(name, slot, raw, engine.nlu, choices, engine.now())
     if ent is None:
         return None
     try:

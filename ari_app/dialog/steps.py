@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ari_app.dialog.answers import Rejected, from_text, keys_a_date, validate
+from ari_app.dialog.answers import Rejected, from_text, is_birth_date, keys_a_date, validate
 from ari_app.dialog.filling import (
     KEYED_DATE_DIGITS,
     expected_digits,
     fill_given_slots,
     grouped,
-    is_birth_date,
     keypad_hint,
     near_miss_digits,
     near_miss_prompt,
@@ -262,14 +261,7 @@ class StepRunner:
         if text:  # every slot the opening sentence already gives: its question is skipped
             for slot_name, slot in self.flowset.flows[name].slots.items():
                 if slot.prefill and slot.type != "text" and slot_name not in frame.slots:
-                    ent = from_text(
-                        slot,
-                        text,
-                        self.nlu,
-                        self.choices(slot, frame),
-                        self.now(),
-                        birth=is_birth_date(slot_name, slot),
-                    )
+                    ent = from_text(slot_name, slot, text, self.nlu, self.choices(slot, frame), self.now())
                     if ent is not None:
                         try:
                             frame.slots[slot_name] = validate(slot, ent.value, self.choices(slot, frame))
