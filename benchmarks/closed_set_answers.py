@@ -5,7 +5,9 @@
 Offered "10 AM or 3:30 PM" (or "9 AM, 11:30 AM or 2 PM"), or asked for a day, callers answer in
 their own words ("Ten a.m. please", "half past three", "Next Thursday."). Each answer is rendered
 by several TTS voices through the 8 kHz µ-law channel (clean and at 15 dB) and decoded as the live
-agent does (speech.expectation.Expectation, "time" with the offered times or "date"). Where no
+agent does (speech.expectation.Expectation, "time" with the offered times or "date"), cut as the
+live turn taker cuts a turn (caller_audio.as_turn: silence before and after; before 2026-12-07's
+last run, the bare phrase). Where no
 hypothesis names a candidate, the candidates are scored against the audio two ways:
 - ``whole``: each candidate scored as all that was said, without the "half past" / "o'clock" /
   "next" / "this" forms (the closed set before 2026-12-07);
@@ -31,7 +33,7 @@ from ari_app.speech.asr import WhisperAsr
 from ari_app.speech.audio import pcm_to_float, resample
 from ari_app.speech.expectation import Expectation
 from ari_app.speech.whisper_short import FULL_FRAMES, _tight
-from benchmarks.common.caller_audio import on_the_line
+from benchmarks.common.caller_audio import as_turn, on_the_line
 from benchmarks.common.machine import heading, machine_info, write_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,7 +92,7 @@ def main() -> int:
             for engine, voice in voices:
                 turns = [*ANSWERS[set_name], *((t, e, None) for t, e in OTHER_TURNS[set_name])]
                 for text, expect, said in turns:
-                    wire = on_the_line(text, engine, voice, SNR_DB if noisy else None)
+                    wire = as_turn(on_the_line(text, engine, voice, SNR_DB if noisy else None))
                     tr = asr.transcribe_sync(wire, expect)
                     row["answers" if said else "other_turns"] += 1
                     heard = (tr.text, *(a for a in tr.alternatives if a != tr.picked))

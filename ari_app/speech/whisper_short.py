@@ -47,16 +47,31 @@ def _norm(s: str) -> str:
 
 
 LOOP_RUN = 6  # the same word this many times in a row: "3, 3, 3, 3, 3, 3, ..." on a noisy line
+LOOP_PHRASE_WORDS = 4  # ...or the same short phrase, 3 times or more: "fill in, fill in, fill in"
+
+
+def _phrase_repeats(words: list[str]) -> bool:
+    """A phrase of 2-4 words (not all digits: "1 2 1 2 1 2" may be a number) said 3+ times running."""
+    for k in range(2, LOOP_PHRASE_WORDS + 1):
+        for i in range(len(words) - 3 * k + 1):
+            phrase = words[i : i + k]
+            if all(w.isdigit() for w in phrase):
+                continue
+            if words[i + k : i + 2 * k] == phrase and words[i + 2 * k : i + 3 * k] == phrase:
+                return True
+    return False
 
 
 def looped(text: str) -> bool:
-    """Whisper's failure mode with too little context or noise: the same sentence (or the same
-    word) over and over."""
+    """Whisper's failure mode with too little context or noise: the same sentence, word or short
+    phrase over and over ("fill in. fill in, fill in, fill in" for "Ten a.m." on the wire)."""
     sents = [_norm(s) for s in _sentences(text)]
     if any(a and (a == b or (b and a.startswith(b))) for a, b in itertools.pairwise(sents)):
         return True
     words = _norm(text).split()
-    return any(len(set(words[i : i + LOOP_RUN])) == 1 for i in range(len(words) - LOOP_RUN + 1))
+    if any(len(set(words[i : i + LOOP_RUN])) == 1 for i in range(len(words) - LOOP_RUN + 1)):
+        return True
+    return _phrase_repeats(words)
 
 
 def drop_repeats(text: str) -> str:
