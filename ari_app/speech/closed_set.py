@@ -147,11 +147,16 @@ def best_clear(scored: list[tuple[float, str]]) -> Pick | None:
     return Pick(text, round(best, 3), round(best - second, 3))
 
 
-def pick(model: Any, tokenizer: Any, encoded: Any, frames: int, candidates: Sequence[str]) -> Pick | None:
-    """The candidate the encoded audio supports best, or None when none wins clearly."""
+def pick(
+    model: Any, tokenizer: Any, encoded: Any, frames: int, candidates: Sequence[str], *, start: bool = True
+) -> Pick | None:
+    """The candidate the encoded audio supports best, or None when none wins clearly. ``start``:
+    scored as how the answer starts (below); else as all that was said (pick_correction)."""
     texts = list(dict.fromkeys(c.strip() for c in candidates if c.strip()))
     if len(texts) < 2:
         return None
+    if not start:
+        return best_clear(score(model, tokenizer, encoded, frames, texts))
     # Scored as how the answer starts: "Ten a.m. please", "Three thirty works for me". Scored as the
     # whole of it, the words after the answer count against every candidate, and the shortest
     # ("10") loses least; scored as a start, too, unless its tokens score like speech that was said.
@@ -186,4 +191,6 @@ def pick_correction(
     if m is None or not choices or names_one(text, choices):
         return None
     lead = m.group(1).strip()
-    return pick(model, tokenizer, encoded, frames, [f"{lead} {c}" for c in choices])
+    # Scored whole: the value ends the turn, and scored as a start the shortest ("... make it
+    # 10") ties with the one said ("... make it three thirty"; task-success run 17).
+    return pick(model, tokenizer, encoded, frames, [f"{lead} {c}" for c in choices], start=False)
