@@ -6,9 +6,9 @@ Offered "10 AM or 3:30 PM" (or "9 AM, 11:30 AM or 2 PM"), or asked for a day, ca
 their own words ("Ten a.m. please", "half past three", "Next Thursday."). Each answer is rendered
 by several TTS voices through the 8 kHz µ-law channel (clean and at 15 dB) and decoded as the live
 agent does (speech.expectation.Expectation, "time" with the offered times or "date"), cut as the
-live turn taker cuts a turn (caller_audio.as_turn: silence before and after; before 2026-12-07's
-last run, the bare phrase). Where no
-hypothesis names a candidate, the candidates are scored against the audio two ways:
+live turn taker cuts a turn (caller_audio.as_turn: silence before and after; until the last run of
+2026-12-07, the bare phrase). Where no hypothesis names a candidate, the candidates are scored
+against the audio two ways:
 - ``whole``: each candidate scored as all that was said, without the "half past" / "o'clock" /
   "next" / "this" forms (the closed set before 2026-12-07);
 - ``start``: closed_set.pick as it is now (each candidate scored as how the answer starts, with

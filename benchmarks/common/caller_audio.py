@@ -19,8 +19,9 @@ def on_the_line(text: str, engine: str, voice: str | None, snr_db: float | None 
 
 # What the live turn taker hands the ASR for a TTS caller's phrase on the wire (turns dumped in
 # task-success run 16, sample for sample): 100 ms of the line's silence, the phrase as rendered,
-# and silence up to 300 ms after its last sound (the early end of turn), to the end of a 20 ms frame. Whisper decodes the
-# phrase differently so cut ("Ten a.m.": "Spin it in." bare, "fill in, fill in, ..." as a turn).
+# and silence up to 300 ms after its last sound (the early end of turn), to the end of a 20 ms
+# frame. Whisper decodes the phrase differently so cut ("Ten a.m.": "Spin it in." bare, "fill in,
+# fill in, ..." as a turn).
 TURN_LEAD_MS = 100
 TURN_TRAIL_MS = 300
 
