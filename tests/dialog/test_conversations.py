@@ -3,12 +3,10 @@ and the demo backend on a loopback port."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from ari_app.dialog.nlu import build_understanding
-from tests.dialog.harness import load_conversations, run_conversation, start_backend
+from tests.dialog.harness import load_conversations, run_conversation
 
 CASES = load_conversations()
 
@@ -16,14 +14,6 @@ CASES = load_conversations()
 @pytest.fixture(scope="module")
 def nlu():
     return build_understanding()
-
-
-@pytest.fixture
-async def backend():
-    runner, url = await start_backend()
-    os.environ["DEMO_BACKEND_URL"] = url
-    yield url
-    await runner.cleanup()
 
 
 @pytest.mark.models

@@ -4,7 +4,6 @@ again. Units on the rule, then the reference reschedule flow against the demo ba
 
 from __future__ import annotations
 
-import os
 from datetime import date, timedelta
 
 import pytest
@@ -15,7 +14,7 @@ from ari_app.dialog.flows import Slot
 from ari_app.dialog.nlu import build_understanding
 from ari_app.dialog.state import Frame
 from ari_app.dialog.templates import SPOKEN_FORMATS
-from tests.dialog.harness import run_conversation, start_backend
+from tests.dialog.harness import run_conversation
 
 NEW_DATE = Slot(type="date", prompt="What day?", differs_from="appt.date")
 FRAME = Frame(flow="reschedule_appointment", results={"appt": {"date": "2026-12-10", "time": "10:00"}})
@@ -38,14 +37,6 @@ def test_another_day_or_a_slot_without_the_rule_is_left_alone() -> None:
     assert moved_date(Slot(type="date", prompt="When?"), FRAME, "2026-12-10", "Thursday") == "2026-12-10"
     # no appointment looked up (yet): nothing to differ from
     assert moved_date(NEW_DATE, Frame(flow="x"), "2026-12-10", "Thursday") == "2026-12-10"
-
-
-@pytest.fixture
-async def backend():
-    runner, url = await start_backend()
-    os.environ["DEMO_BACKEND_URL"] = url
-    yield url
-    await runner.cleanup()
 
 
 @pytest.mark.models
