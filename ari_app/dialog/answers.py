@@ -153,9 +153,12 @@ def from_text(
     nlu: Understanding,
     choices: Sequence[str] | None,
     now: datetime | None,
+    *,
+    future_birth: bool = False,
 ) -> Entity | None:
     """A spoken answer, extracted for slot ``name``'s type (None when nothing fits). A date of
-    birth (is_birth_date) is read as a past date, with a spoken year's repairs."""
+    birth (is_birth_date) is read as a past date, with a spoken year's repairs; one still to come
+    is no answer, unless ``future_birth`` (the asked answer, so the caller can be told)."""
     if slot.type == "text":
         return Entity("text", text.strip(), text, 1.0)
     if slot.type == "yes_no":
@@ -173,12 +176,11 @@ def from_text(
         if ent is None and (picked := match_choice(text, choices or [])):
             ent = Entity("choice", picked, text, 0.8)
         return ent
-    return nlu.extract(
-        text,
-        "date_of_birth" if slot.type == "date" and is_birth_date(name, slot) else slot.type,
-        choices=choices,
-        now=now,
-    )
+    if slot.type == "date" and is_birth_date(name, slot):
+        ent = nlu.extract(text, "date_of_birth", choices=choices, now=now)
+        today = (now or datetime.now()).date().isoformat()
+        return ent if ent is None or future_birth or str(ent.value) <= today else None
+    return nlu.extract(text, slot.type, choices=choices, now=now)
 
 
 def validate(slot: Slot, value: Any, choices: Sequence[str] | None) -> Any:

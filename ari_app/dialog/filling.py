@@ -239,7 +239,7 @@ def read_spoken(
     now: datetime,
 ) -> Heard:
     """What one transcript gives the slot. No side effects: the engine picks among hypotheses."""
-    ent = from_text(name, slot, text, nlu, choices, now)
+    ent = from_text(name, slot, text, nlu, choices, now, future_birth=True)
     value = ent.value if ent is not None else None
     want = expected_digits(slot)
     read_back = partial = None
