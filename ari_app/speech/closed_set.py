@@ -73,6 +73,9 @@ _CHANGE_TO = re.compile(
     r"^(.*?\b(?:make\s+(?:it|that)|change\s+(?:it|that)\s+to|how\s+about|switch\s+(?:it\s+)?to|i\s+meant))\b",
     re.I,
 )
+# Words a caller ends a change with, after the value ("... three thirty instead"). Not "then":
+# tiny.en writes "ten" so ("No, make it then...").
+_CLOSER = re.compile(r"\b(instead|please|thanks|thank you)\W*$", re.I)
 YES_NO_MIN_LOGPROB = -8.0  # a start is a word or two: said, it scores -0.2 to -7 on our voices
 # Over the best start of either other group. A wrong no costs a question (what to change), a
 # wrong yes books the wrong thing: a yes must win by more. Right yes picks won by 2.0-5.5; on a
@@ -191,6 +194,28 @@ def pick_correction(
     if m is None or not choices or names_one(text, choices):
         return None
     lead = m.group(1).strip()
+    values = list(dict.fromkeys(c.strip() for c in choices if c.strip()))
+    if len(values) < 2:
+        return None
+    # What the caller said after the value ("... three thirty instead") is scored with it: left
+    # out, it counts against every candidate scored whole, the shortest ("10") least.
+    closer = _CLOSER.search(text)
+    tail = f" {closer.group(1).lower()}" if closer else ""
+    texts = [f"{lead} {v}{tail}" for v in values]
     # Scored whole: the value ends the turn, and scored as a start the shortest ("... make it
-    # 10") ties with the one said ("... make it three thirty"; task-success run 17).
-    return pick(model, tokenizer, encoded, frames, [f"{lead} {c}" for c in choices], start=False)
+    # 10") ties with the one said ("... make it three thirty"; task-success run 17). The floors
+    # judge the value alone: the caller's lead words cost every candidate the same, and a long
+    # or unclear lead ("No, make it" at 15 dB) pushed a clear value under the whole-turn floor.
+    lead_logprob = score(model, tokenizer, encoded, frames, [lead], prefix=True)[0][0]
+    got = best_clear([(s - lead_logprob, t) for s, t in score(model, tokenizer, encoded, frames, texts)])
+    if got is None:
+        return None
+    value = got.text[len(lead) : len(got.text) - len(tail)]
+    value_tokens = len(tokenizer.encode(" " + got.text[len(lead) :].strip() + "."))
+    floor = WIDE_MARGIN_MIN_TOKEN_LOGPROB if got.margin >= WIDE_MARGIN else MIN_TOKEN_LOGPROB
+    if got.logprob / value_tokens < floor:
+        return None
+    # A closer may be a misheard part of the value ("half past three" written "half high,
+    # please"): the value must also be the best start after the lead.
+    _, start = score(model, tokenizer, encoded, frames, [f"{lead} {v}" for v in values], prefix=True)[0]
+    return got if same_value(start[len(lead) :]) == same_value(value) else None

@@ -168,6 +168,30 @@ def test_a_change_asked_for_at_a_confirmation_gets_the_offered_value(
     assert tr.picked is None or "make it" not in tr.picked, tr
 
 
+def as_turn(pcm: bytes) -> bytes:
+    """As the live turn taker cuts a phrase (benchmarks/common/caller_audio.as_turn)."""
+    from benchmarks.common.caller_audio import as_turn as cut
+
+    return cut(pcm)
+
+
+@pytest.mark.parametrize(("voice", "text", "said"), [
+    # Written "No, make it free, Darcy.": the value scores well, the whole turn under -12.
+    ("en-029", "No, make it three thirty.", "three thirty"),
+    # Written "... make it 3. The instead...": scored without "instead", "10" won.
+    ("en-029", "Actually, can you make it three thirty instead?", None),
+])  # fmt: skip
+def test_a_change_cut_as_a_live_turn_is_judged_on_its_value(
+    whisper: WhisperAsr, voice: str, text: str, said: str | None
+) -> None:
+    pcm = as_turn(spoken(text, voice, engine="espeak-ng"))
+    tr = whisper.transcribe_sync(pcm, Expectation("yes_no", choices=("10 AM", "3:30 PM")))
+    if said is None:  # not picked clearly: never the other time
+        assert tr.picked is None or "10" not in tr.picked, tr
+    else:
+        assert tr.picked is not None and tr.picked.lower().endswith(said), tr
+
+
 # Requests tiny.en misheard without a prompt on this voice (measured: "Give me my mother back.",
 # "I want to check on board.", "My ointment on the third none and worked..."), and the word that
 # routes each; primed with what the agent helps with, the word comes back.
