@@ -235,8 +235,13 @@ SCENARIOS = [
 ]  # fmt: skip
 
 
+# What a caller who presses this menu key called about: a suggestion of anything else is refused.
+WANTS = {"#1": ("appointment",), "#2": ("refund",), "#3": ("order",)}
+
+
 def persona(sc: Scenario, hear: Callable[[np.ndarray], str]) -> Persona:
-    return Persona(sc.answers, hear, engine=sc.voice[0], voice=sc.voice[1], snr_db=sc.snr_db)
+    wants = WANTS.get(str(sc.answers.get("menu", ("",))[0]), ())
+    return Persona(sc.answers, hear, engine=sc.voice[0], voice=sc.voice[1], snr_db=sc.snr_db, wants=wants)
 
 
 def ears() -> Callable[[np.ndarray], str]:

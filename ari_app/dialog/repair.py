@@ -90,6 +90,12 @@ def yes_no(text: str) -> str | None:
     return None
 
 
+def after_no(text: str) -> str:
+    """What the caller said after a leading no ("No, I want to reschedule" -> "I want to reschedule")."""
+    m = _NO.search(text)
+    return text[m.end() :].strip(" ,.;!-") if m else text
+
+
 def split_requests(text: str) -> list[str]:
     """'I need a refund and also check my order' -> two parts; tiny fragments are dropped."""
     parts = [p.strip(" ,.") for p in _MULTI_SPLIT.split(text) if p and p.strip(" ,.")]

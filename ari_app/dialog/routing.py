@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ari_app.dialog.answers import match_choice
 from ari_app.dialog.filling import fill_given_slots
 from ari_app.dialog.nlu.types import IntentScore
-from ari_app.dialog.repair import done_for_now, split_requests, yes_no
+from ari_app.dialog.repair import after_no, done_for_now, split_requests, yes_no
 from ari_app.dialog.state import ConversationState, Frame, Hangup
 from ari_app.dialog.steps import StepRunner, TurnOut
 
@@ -116,7 +116,11 @@ class IntentRouter(StepRunner):
                 if answer == "yes":
                     picked = options[0]
                 elif answer == "no":
-                    state.awaiting, state.clarify_options = "intent", []
+                    state.awaiting, state.clarify_options, state.clarify_text = "intent", [], ""
+                    # "No, I want to reschedule": the request that was meant comes with the no.
+                    rest = after_no(text)
+                    if rest and (meant := self._confident_intent(rest)) and meant not in options:
+                        return await self._route(state, rest, digits, out)
                     out.say("Okay. What can I help you with?")
                     return
             if picked is None and (top := self._confident_intent(text)) in options:

@@ -32,8 +32,10 @@ TOPICS: Mapping[str, tuple[str, ...]] = {
     "order": ("order number",),
     "time": ("which time", "these times", "isn't available", "which would you like", "which one would"),
     "day": ("what day", "which day", "another day", "day would you like", "new day", "what date"),
+    # "Did you want help with <a request>?": a caller who wanted something else says so (Persona.wants).
+    "suggest": ("did you want help with", "do you want help with"),
     "confirm": (
-        "shall i", "did you want", "did you want help with", "is that right", "should i", "do you want me",
+        "shall i", "did you want", "is that right", "should i", "do you want me",
         "is that correct", "right?", "would you like me to", "do you want to", "want me to",
     ),
     "presence": ("are you still there", "still with me"),
@@ -73,6 +75,10 @@ class Persona:
     engine: str = "auto"
     voice: str | None = None
     snr_db: float | None = None
+    # Words that name what this caller called about ("refund"): a suggestion naming none of them
+    # is refused with the request ("No. I need a refund."), as a person would. Empty: any
+    # suggestion is answered like a confirmation.
+    wants: tuple[str, ...] = ()
     max_turns: int = 14
     heard: list[str] = field(default_factory=list)  # what the caller understood, per agent turn
     _used: dict[str, int] = field(default_factory=dict)
@@ -83,6 +89,14 @@ class Persona:
 
     def line_for(self, topic: str | None) -> str | bool | None:
         """The next line for ``topic``: text, None (stay silent) or False (nothing: keep listening)."""
+        if topic == "suggest":
+            suggested = self._pending.lower().rpartition("help with")[2]
+            if not self.wants or any(w in suggested for w in self.wants):
+                topic = "confirm"
+            elif isinstance(request := self.line_for("request"), str) and not request.startswith("#"):
+                return f"No. {request}"
+            else:
+                return "No."
         if topic == "again":
             topic = self._last_topic
         elif topic == "menu" and "menu" not in self.answers:

@@ -15,7 +15,8 @@ def test_topic_is_the_last_question_asked() -> None:
     assert topic_of("Please say or key in the 10-digit phone number on your account.") == "phone"
     assert topic_of("Is there anything else I can help you with?") == "closing"
     assert topic_of("Thanks for calling. How can I help you today?") == "request"
-    assert topic_of("Did you want help with the refund?") == "confirm"
+    assert topic_of("Did you want help with the refund?") == "suggest"
+    assert topic_of("Did you want me to book it?") == "confirm"
     assert (
         topic_of("I have 9 AM, 11:30 AM or 2 PM. Which time would you like? You can also press 1") == "time"
     )
@@ -91,3 +92,17 @@ def test_a_keypad_menu_heard_with_the_digit_as_a_word_is_still_a_menu() -> None:
     )
     assert topic_of(heard) == "menu"
     assert topic_of("I can help with many things. Press someone for nothing.") != "menu"
+
+
+def test_a_wrong_suggestion_is_refused_with_the_request_and_a_right_one_confirmed() -> None:
+    said = iter(["Did you want help with our address?", "Did you want help with the refund?"])
+    p = Persona({"request": ["I need a refund."], "confirm": ["Yes."]}, hear=lambda pcm: next(said),
+                wants=("refund",))  # fmt: skip
+    audio = np.ones(160, dtype=np.int16)
+
+    async def turns() -> list:
+        return [await p.decide(audio) for _ in range(2)]
+
+    out = asyncio.run(turns())
+    assert out[0][0].text == "No. I need a refund."
+    assert out[1][0].text == "Yes."
