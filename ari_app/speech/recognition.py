@@ -60,12 +60,22 @@ def count_digits(text: str) -> int:
     )
 
 
+# A modal or "do" followed by its subject ends no sentence of three words or more: the main verb
+# is still to come ("What time do you ... open", "When can I ... come in"). Whisper still puts a
+# question mark after the pause. Two words ("Can you?", "Do you?") may be a whole reply.
+_AUX_THEN_SUBJECT = re.compile(
+    r"\b(?:do|does|did|can|could|would|will|should|shall|may|might)\s+(?:i|you|we|they|he|she)$"
+)
+
+
 def looks_complete(text: str) -> bool:
     """Heuristic end-of-sentence test on an ASR transcript (Whisper punctuates)."""
     t = text.strip()
     if not t or t[-1] not in ".?!" or t.endswith("..."):
         return False
     words = t.rstrip(".?!").lower().replace(",", " ").split()
+    if len(words) >= 3 and _AUX_THEN_SUBJECT.search(" ".join(words)):
+        return False
     return bool(words) and words[-1] not in _CONTINUES
 
 

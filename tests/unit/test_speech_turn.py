@@ -261,3 +261,10 @@ def test_looks_complete() -> None:
     assert not looks_complete("my number is")
     assert not looks_complete("I need to...")
     assert not looks_complete("")
+    # A question still missing its verb, punctuated by Whisper at a mid-sentence pause.
+    assert not looks_complete("What time do you?")
+    assert not looks_complete("When can I?")
+    assert looks_complete("Can you?")  # a whole reply
+    assert looks_complete("How are you?")
+    assert looks_complete("Yes I do.")
+    assert looks_complete("Can you do it?")
