@@ -121,7 +121,8 @@ class WhisperAsr:
             prompt, n_best = (expect.whisper_prompt(), expect.n_best) if expect else (None, 1)
             d = self._short.decode(audio16k, prompt, n_best, expect.candidates if expect else (),
                                    expect.digits if expect and expect.kind == "digits" else None,
-                                   yes_no=expect is not None and expect.kind == "yes_no")  # fmt: skip
+                                   yes_no=expect is not None and expect.kind == "yes_no",
+                                   answer=expect is not None and expect.kind != "request")  # fmt: skip
             # Whisper's own hallucination rule: likely silence and low confidence -> nothing said.
             if d.no_speech_prob > 0.6 and d.avg_logprob < -1.0:
                 return "", [], (), None
