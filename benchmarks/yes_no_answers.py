@@ -78,7 +78,7 @@ CHANGES = {  # (said, the offered time meant, or None for a change to something 
                     ("How about three thirty?", "3:30 PM"), ("No, change it to ten a.m.", "10 AM"),
                     ("No, make it Friday.", None)],
     },
-    "held_out": {  # never looked at while choosing pick_correction's rules
+    "held_out": {  # other voices and phrasings (looked at once: see the docstring)
         "voices": [("flite", "rms"), ("espeak-ng", "en-us+f4"), ("espeak-ng", "en-gb-x-gbclan"),
                    ("espeak-ng", "en+klatt"), ("espeak-ng", "en-us+f2")],
         "phrases": [("No, how about ten?", "10 AM"), ("Can you switch it to three thirty?", "3:30 PM"),
